@@ -46,7 +46,7 @@ def greedy_decode(probs: np.ndarray, alphabet: str) -> Decoded:
     chars: list[str] = []
     confs: list[float] = []
     prev = BLANK
-    for cls, p in zip(best.tolist(), best_p.tolist()):
+    for cls, p in zip(best.tolist(), best_p.tolist(), strict=True):
         if cls != BLANK:
             if cls != prev:
                 chars.append(alphabet[cls - 1])

@@ -107,7 +107,11 @@ def batched_nms(
     inside its vehicle). Done by offsetting each class into its own coordinate range."""
     if boxes.shape[0] == 0:
         return np.zeros((0,), dtype=np.int64)
-    offset = classes.astype(np.float32)[:, None] * (float(boxes.max()) + 1.0)
+    # The offset must exceed the full coordinate span (max - min), not just max: with boxes
+    # that start left of/above the origin (allowed before clipping) ``max + 1`` lets classes
+    # overlap and suppress each other.
+    span = float(boxes.max()) - float(min(boxes.min(), 0.0)) + 1.0
+    offset = classes.astype(np.float32)[:, None] * span
     return nms(boxes + offset, scores, iou_threshold)
 
 
@@ -116,16 +120,31 @@ def decode_yolo(
     conf_threshold: float,
     iou_threshold: float,
     max_detections: int = 300,
+    num_classes: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode one image's raw Ultralytics-style head output.
 
     ``output`` is (4 + num_classes, N) or (N, 4 + num_classes): centre-xywh in input pixels then
     per-class scores (already sigmoid). Returns (boxes xyxy (K,4), scores (K,), class ids (K,)).
+    Pass ``num_classes`` when known: without it the layout is guessed from which axis is
+    shorter, which is ambiguous when N < 4 + num_classes.
     """
     out = np.asarray(output)
     if out.ndim == 3:
+        if out.shape[0] != 1:
+            raise ValueError(f"decode_yolo decodes one image; got a batch of {out.shape[0]}")
         out = out[0]
-    if out.shape[0] < out.shape[1]:  # (4+nc, N) as exported by Ultralytics
+    if out.ndim != 2:
+        raise ValueError(f"expected a (4+nc, N) or (N, 4+nc) head output, got {out.shape}")
+    if num_classes is not None:
+        channels = 4 + num_classes
+        if out.shape[0] == channels:
+            out = out.T
+        elif out.shape[1] != channels:
+            raise ValueError(
+                f"head output {out.shape} has no axis of size 4 + {num_classes} classes"
+            )
+    elif out.shape[0] < out.shape[1]:  # (4+nc, N) as exported by Ultralytics
         out = out.T
     scores_all = out[:, 4:]
     classes = scores_all.argmax(axis=1)

@@ -1,0 +1,371 @@
+"""MQTT sink (paho-mqtt 2, QoS 1) with an on-disk store-and-forward spool.
+
+Topics (``<prefix>`` defaults to ``platewatch``):
+
+- ``<prefix>/<camera>/events``  every PlateEvent (provisional and final), QoS 1, not retained
+- ``<prefix>/<camera>/plate``   the last *final* PlateEvent, QoS 1, retained
+- ``<prefix>/<camera>/stats``   CameraStats, QoS 1, not retained, latest only (never spooled)
+- ``<prefix>/status``           ``online`` (retained, on every connect) / ``offline`` (retained;
+                                Last Will when the process dies, explicit on clean close)
+
+Delivery: ``publish_event`` writes the messages to the spool (fsync'd) and returns. One sender
+thread hands spool rows to paho in seq order while connected, at most ``max_inflight`` unacked;
+a row is deleted when its PUBACK arrives (``on_publish`` with the mid). On a disconnect the sender
+stops; after the reconnect paho retransmits the unacked messages first (DUP flag, same order) and
+the sender resumes only once they are acked, so the broker sees spool order. After a process
+restart a new sink sends the whole remaining spool from the oldest row. Guarantee: at-least-once,
+ordered per sink; a duplicate happens only when a PUBACK is lost with the connection, and it
+carries the same ``event_id`` for consumers to drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge.events import CameraStats, PlateEvent
+from edge.sinks.base import Sink
+from edge.sinks.spool import PRIORITY_HIGH, PRIORITY_LOW, Spool
+
+log = logging.getLogger(__name__)
+
+STATUS_ONLINE = b"online"
+STATUS_OFFLINE = b"offline"
+
+
+def default_spool_dir() -> Path:
+    """``$XDG_STATE_HOME/platewatch/spool`` (``~/.local/state/...``): survives reboots."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "platewatch" / "spool"
+
+
+class MqttSettings(BaseModel):
+    """Connection, topic and spool settings; embeddable in the YAML config as ``mqtt:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="localhost", min_length=1, description="Broker host name or IP.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 for TLS).")
+    client_id: str | None = Field(
+        default=None, description="MQTT client id; default platewatch-<hostname>-<random>."
+    )
+    topic_prefix: str = Field(
+        default="platewatch", min_length=1, description="First topic level(s), no wildcards."
+    )
+    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT protocol.")
+    username: str | None = Field(default=None, description="Broker user name.")
+    password: str | None = Field(default=None, description="Broker password.")
+    tls: bool = Field(default=False, description="Use TLS (implied by any tls_* file).")
+    tls_ca_certs: str | None = Field(default=None, description="CA bundle (PEM) to verify.")
+    tls_certfile: str | None = Field(default=None, description="Client certificate (PEM).")
+    tls_keyfile: str | None = Field(default=None, description="Client private key (PEM).")
+    tls_insecure: bool = Field(
+        default=False, description="Skip server host name verification (testing only)."
+    )
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive.")
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay.")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="Reconnect delay cap.")
+    max_inflight: int = Field(default=20, ge=1, le=1000, description="Unacked QoS 1 window.")
+    spool_dir: Path = Field(
+        default_factory=default_spool_dir, description="Directory of the durable event spool."
+    )
+    spool_max_entries: int = Field(default=100_000, ge=10, description="Spool row cap.")
+    spool_max_mb: float = Field(default=256.0, gt=0, description="Spool payload size cap (MB).")
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix_ok(cls, value: str) -> str:
+        if any(c in value for c in "+#\x00") or value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"topic_prefix {value!r} must not contain + # NUL or edge slashes")
+        return value
+
+    @field_validator("tls_ca_certs", "tls_certfile", "tls_keyfile")
+    @classmethod
+    def _file_exists(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{info.field_name}: file not found: {value}")
+        return value
+
+    @property
+    def use_tls(self) -> bool:
+        return self.tls or any((self.tls_ca_certs, self.tls_certfile, self.tls_keyfile))
+
+
+def events_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{camera}/events"
+
+
+def plate_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{camera}/plate"
+
+
+def stats_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{camera}/stats"
+
+
+def status_topic(prefix: str) -> str:
+    return f"{prefix}/status"
+
+
+class MqttSink(Sink):
+    """Durable QoS 1 MQTT publisher. Construct, publish, ``close()``; reconnects by itself.
+
+    ``MqttSink(settings)`` or ``MqttSink(host=..., port=..., spool_dir=...)`` (keyword fields of
+    MqttSettings; keywords override fields of ``settings`` when both are given).
+    """
+
+    def __init__(self, settings: MqttSettings | None = None, **overrides: Any) -> None:
+        base = settings.model_dump() if settings is not None else {}
+        self.settings = MqttSettings.model_validate({**base, **overrides})
+        s = self.settings
+        self.spool = Spool(
+            s.spool_dir,
+            max_entries=s.spool_max_entries,
+            max_bytes=int(s.spool_max_mb * 1024 * 1024),
+        )
+        self.client_id = s.client_id or f"platewatch-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self.status_topic = status_topic(s.topic_prefix)
+        self.reconnects = 0  # successful connections after the first
+        self.connections = 0
+
+        self._cond = threading.Condition()
+        self._connected = False
+        self._closing = False
+        self._closed = False
+        self._inflight: dict[int, int] = {}  # mid -> spool seq, in send order
+        self._other_mids: set[int] = set()  # stats/status mids: acked but nothing to delete
+        self._early_acks: set[int] = set()  # PUBACKs that beat the sender's bookkeeping
+        self._acked: list[int] = []  # spool seqs to delete (done by the sender thread)
+        self._draining = False  # after reconnect: wait for paho's retransmits before new sends
+        self._last_sent = 0  # highest spool seq handed to paho
+        self._tail = self.spool.last_seq  # highest spool seq appended
+        self._pending_stats: dict[str, tuple[str, bytes]] = {}  # camera -> latest (topic, body)
+
+        self.client = self._make_client()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+        self._sender.start()
+        # connect_async + loop_start: the first connection is retried with back-off like any
+        # reconnect, so a broker that is down at start is not an error (events spool meanwhile).
+        self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        self.client.loop_start()
+
+    # ---------------------------------------------------------------- paho client and callbacks
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=protocol,
+        )
+        # paho's own window must hold our events plus a few stats/status messages; beyond it
+        # paho queues (still in order), so this is a soft limit.
+        client.max_inflight_messages_set(s.max_inflight + 16)
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+        client.will_set(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
+        if s.username is not None:
+            client.username_pw_set(s.username, s.password)
+        if s.use_tls:
+            client.tls_set(ca_certs=s.tls_ca_certs, certfile=s.tls_certfile, keyfile=s.tls_keyfile)
+            if s.tls_insecure:
+                client.tls_insecure_set(True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_connect_fail = self._on_connect_fail
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if rc.is_failure:
+            log.error("MQTT broker %s:%s refused the connection: %s",
+                      self.settings.host, self.settings.port, rc)
+            return
+        info = client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
+        with self._cond:
+            self._other_mids.add(info.mid)
+            self._connected = True
+            self.connections += 1
+            if self.connections > 1:
+                self.reconnects += 1
+            # Messages unacked at the disconnect are being retransmitted by paho right after this
+            # callback; new ones must wait behind them to keep spool order.
+            self._draining = bool(self._inflight)
+            self._cond.notify_all()
+        log.info("MQTT connected to %s:%s as %s (%d unacked in flight, %d spooled)",
+                 self.settings.host, self.settings.port, self.client_id,
+                 len(self._inflight), len(self.spool))
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
+        with self._cond:
+            was = self._connected
+            self._connected = False
+            self._cond.notify_all()
+        if was and not self._closing:
+            log.warning("MQTT disconnected from %s:%s (%s); spooling, will reconnect",
+                        self.settings.host, self.settings.port, rc)
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.debug("MQTT connect to %s:%s failed; retrying with back-off",
+                  self.settings.host, self.settings.port)
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        # Runs on paho's network thread while paho holds its message lock: record and return.
+        if rc is not None and getattr(rc, "is_failure", False):
+            log.error("MQTT broker rejected message mid=%d: %s (dropped)", mid, rc)
+        with self._cond:
+            seq = self._inflight.pop(mid, None)
+            if seq is not None:
+                self._acked.append(seq)
+                if self._draining and not self._inflight:
+                    self._draining = False
+            elif mid in self._other_mids:
+                self._other_mids.discard(mid)
+            else:
+                self._early_acks.add(mid)
+            self._cond.notify_all()
+
+    # ---------------------------------------------------------------------------- sender thread
+
+    def _has_work(self) -> bool:
+        if self._closing or self._acked:
+            return True
+        if not self._connected or self._draining:
+            return False
+        window_open = len(self._inflight) < self.settings.max_inflight
+        return (window_open and self._tail > self._last_sent) or bool(self._pending_stats)
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(self._has_work, timeout=1.0)
+                acked, self._acked = self._acked, []
+                stop = self._closing
+                sendable = self._connected and not self._draining and not stop
+                room = self.settings.max_inflight - len(self._inflight)
+                last_sent = self._last_sent
+                stats: list[tuple[str, bytes]] = []
+                if self._connected and not stop:
+                    stats = list(self._pending_stats.values())
+                    self._pending_stats.clear()
+            if acked:
+                self.spool.ack(acked)
+                with self._cond:
+                    self._cond.notify_all()  # wake flush()
+            if stop:
+                return
+            if sendable and room > 0:
+                for entry in self.spool.read_after(last_sent, room):
+                    info = self.client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
+                    with self._cond:
+                        self._last_sent = entry.seq
+                        if info.mid in self._early_acks:
+                            self._early_acks.discard(info.mid)
+                            self._acked.append(entry.seq)
+                        else:
+                            self._inflight[info.mid] = entry.seq
+                    if info.rc == mqtt.MQTT_ERR_NO_CONN:
+                        # paho keeps it and resends it on reconnect; stop until on_disconnect
+                        # lands (a short sleep instead of spinning on the still-set flag).
+                        time.sleep(0.05)
+                        break
+            for topic, body in stats:
+                info = self.client.publish(topic, body, qos=1, retain=False)
+                with self._cond:
+                    if info.mid in self._early_acks:
+                        self._early_acks.discard(info.mid)
+                    else:
+                        self._other_mids.add(info.mid)
+
+    # ------------------------------------------------------------------------------- Sink API
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def pending(self) -> int:
+        """Messages not yet acknowledged by the broker (spooled or in flight)."""
+        return len(self.spool)
+
+    def publish_event(self, event: PlateEvent) -> None:
+        """Spool the event (fsync'd) and return; the sender thread publishes it."""
+        if self._closing:
+            raise RuntimeError("MqttSink is closed")
+        prefix = self.settings.topic_prefix
+        payload = event.to_bytes()
+        final = event.type == "final"
+        messages = [
+            (events_topic(prefix, event.camera), payload, False,
+             PRIORITY_HIGH if final else PRIORITY_LOW)
+        ]
+        if final:
+            messages.append((plate_topic(prefix, event.camera), payload, True, PRIORITY_LOW))
+        seqs = self.spool.append_many(messages)
+        with self._cond:
+            self._tail = max(self._tail, seqs[-1])
+            self._cond.notify_all()
+
+    def publish_stats(self, stats: CameraStats) -> None:
+        """Publish when connected; while disconnected only the latest per camera is kept."""
+        if self._closing:
+            return
+        topic = stats_topic(self.settings.topic_prefix, stats.camera)
+        with self._cond:
+            self._pending_stats[stats.camera] = (topic, stats.to_bytes())
+            self._cond.notify_all()
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Wait until the spool is empty (everything acked); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.spool) > 0 or self._acked:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+        return True
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Flush while connected (up to ~70% of ``timeout``), say ``offline``, disconnect.
+
+        Whatever is not acknowledged stays in the spool for the next start.
+        """
+        if self._closed:
+            return
+        deadline = time.monotonic() + timeout
+        if self._connected:
+            self.flush(timeout * 0.7)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._sender.join(max(0.05, deadline - time.monotonic()))
+        if self._connected:
+            info = self.client.publish(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(max(0.05, min(0.5, deadline - time.monotonic())))
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        # loop_stop joins paho's thread, which may sit in a connect timeout or back-off sleep;
+        # do it on a helper thread so close() keeps its time budget (paho's thread is a daemon).
+        stopper = threading.Thread(target=self.client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(max(0.05, deadline - time.monotonic()))
+        left = len(self.spool)
+        if left:
+            log.warning("MqttSink closed with %d message(s) spooled in %s; they are sent on the "
+                        "next start", left, self.spool.directory)
+        self.spool.close()
+        self._closed = True

@@ -1,0 +1,190 @@
+"""Reader data: loading the real crop sets, the fixed validation split, augmentation, batches.
+
+Owns:
+- ``load_br`` / ``load_us``: labelled real crops (``br-plate-crops``: text in the file name;
+  ``openalpr-us-crops``: ``groundtruth.csv``; labels that are not ``[0-9A-Z]{2,10}`` are
+  dropped, e.g. the noisy ``0``).
+- ``split_of``: the deterministic held-out split (sha1 of the file name mod 10 == 0 -> "val").
+  Training never sees "val"; evaluation and export read only "val".
+- ``augment_crop``: what makes ~2000 real crops enough: the detector's imprecise boxes (margin
+  jitter), small perspective, blur, noise, brightness/contrast, JPEG.
+- ``make_batch``: crops -> (B, 3, 32, 128) tensor through ``edge.plate_input.prepare_plate``
+  (the very function the runtime uses) plus CTC targets.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.plate_input import ReaderInput, prepare_plate
+
+from .model import encode_text
+
+VALID_TEXT = re.compile(r"[0-9A-Z]{2,10}")
+BR_DIR = "br-plate-crops"
+US_DIR = "openalpr-us-crops"
+SPEC = ReaderInput()
+
+
+@dataclass(frozen=True)
+class Crop:
+    path: Path
+    text: str
+    dataset: str  # "br" | "us"
+
+
+def default_data_root() -> Path:
+    """``$PLATEWATCH_DATA`` or ``../shared/data`` relative to the repository root."""
+    env = os.environ.get("PLATEWATCH_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def split_of(file_name: str) -> str:
+    """Fixed, content-independent split: same file name -> same split on every machine."""
+    digest = hashlib.sha1(file_name.encode("utf-8")).digest()
+    return "val" if int.from_bytes(digest[:8], "big") % 10 == 0 else "train"
+
+
+def valid_text(text: str) -> bool:
+    return VALID_TEXT.fullmatch(text) is not None
+
+
+def load_br(data_root: Path) -> list[Crop]:
+    folder = Path(data_root) / BR_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(f"BR crops folder not found: {folder}")
+    crops = []
+    for path in sorted(folder.glob("*.jpg")):
+        stem = path.stem
+        if "_" not in stem:
+            raise ValueError(f"{path}: expected NNNNN_TEXT.jpg")
+        text = stem.split("_", 1)[1].upper()
+        if valid_text(text):
+            crops.append(Crop(path, text, "br"))
+    return crops
+
+
+def load_us(data_root: Path) -> list[Crop]:
+    folder = Path(data_root) / US_DIR
+    table = folder / "groundtruth.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"US crops label file not found: {table}")
+    crops = []
+    with table.open(newline="") as fh:
+        for row_no, row in enumerate(csv.reader(fh), start=1):
+            if not row:
+                continue
+            if len(row) < 3:
+                raise ValueError(f"{table}:{row_no}: expected file,state,text, got {row!r}")
+            name, text = row[0].strip(), row[2].strip().upper()
+            if not valid_text(text):
+                continue  # noisy label ("0", vanity words with symbols): not usable
+            path = folder / "images" / name
+            if path.is_file():
+                crops.append(Crop(path, text, "us"))
+    return crops
+
+
+def split(crops: Sequence[Crop], which: str) -> list[Crop]:
+    return [c for c in crops if split_of(c.path.name) == which]
+
+
+def read_bgr(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}")
+    return image
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+def jitter_crop(image: np.ndarray, rng: np.random.Generator, margin: float = 0.08,
+                perspective: float = 0.04) -> np.ndarray:
+    """Re-crop as an imprecise detector would: each side moves by up to ``margin`` of the plate
+    size (in or out, out pads by replication), corners move a little more for perspective.
+    The output keeps the input size, so the aspect ratio (and the two-line rule) is preserved.
+    """
+    h, w = image.shape[:2]
+    side = rng.uniform(-margin, margin, size=4)  # left, top, right, bottom; + = grow
+    corner = rng.uniform(-perspective, perspective, size=(4, 2))
+    src = np.array(
+        [
+            [-side[0] * w, -side[1] * h],
+            [w + side[2] * w, -side[1] * h],
+            [w + side[2] * w, h + side[3] * h],
+            [-side[0] * w, h + side[3] * h],
+        ],
+        dtype=np.float32,
+    )
+    src += (corner * [w, h]).astype(np.float32)
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lighting, focus, sensor noise and compression, each applied at random."""
+    out = image.astype(np.float32)
+    if rng.random() < 0.8:  # brightness / contrast
+        out = out * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40)
+    if rng.random() < 0.2:  # colour cast / partial desaturation
+        gray = out.mean(axis=2, keepdims=True)
+        out = gray + (out - gray) * rng.uniform(0.0, 1.2)
+    if rng.random() < 0.15:
+        out = 255.0 - out if rng.random() < 0.1 else out
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.35:  # defocus / motion blur
+        if rng.random() < 0.5:
+            k = int(rng.choice([3, 5]))
+            out = cv2.GaussianBlur(out, (k, k), 0)
+        else:
+            k = int(rng.integers(3, 8))
+            kernel = np.zeros((k, k), np.float32)
+            kernel[k // 2, :] = 1.0 / k
+            out = cv2.filter2D(out, -1, kernel)
+    if rng.random() < 0.3:  # low resolution: the plate far away
+        h, w = out.shape[:2]
+        f = rng.uniform(0.3, 0.7)
+        small = cv2.resize(out, (max(8, int(w * f)), max(4, int(h * f))),
+                           interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.3:
+        noise = rng.normal(0, rng.uniform(3, 15), out.shape)
+        out = np.clip(out.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(15, 80))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return out
+
+
+def augment_crop(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.9:
+        image = jitter_crop(image, rng)
+    return photometric(image, rng)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def make_batch(images: Sequence[np.ndarray], texts: Sequence[str]):
+    """BGR crops + texts -> (images (B,3,H,W) float32, targets (sum L,), lengths (B,)) as
+    numpy arrays, preprocessed exactly as at run time."""
+    batch = np.stack([prepare_plate(im, SPEC) for im in images]).astype(np.float32)
+    encoded = [encode_text(t) for t in texts]
+    targets = np.array([c for e in encoded for c in e], dtype=np.int64)
+    lengths = np.array([len(e) for e in encoded], dtype=np.int64)
+    return batch, targets, lengths
