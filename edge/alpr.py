@@ -63,8 +63,13 @@ class StageTimes:
 
 
 class Alpr:
-    def __init__(self, detector: Detector, reader: Reader, crop_margin: float = 0.08,
-                 vehicle_overlap: float = 0.6) -> None:
+    def __init__(
+        self,
+        detector: Detector,
+        reader: Reader,
+        crop_margin: float = 0.08,
+        vehicle_overlap: float = 0.6,
+    ) -> None:
         if PLATE not in detector.classes:
             raise ValueError(f"detector classes {detector.classes} have no {PLATE!r} class")
         self.detector = detector

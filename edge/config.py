@@ -148,25 +148,25 @@ class TLSConfig(_Strict):
 
 
 class MQTTConfig(_Strict):
+    """Broker connection; `mqtt_settings()` turns it into the MQTT sink's own settings."""
+
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
     tls: TLSConfig | None = None
     username: str | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = None  # .get_secret_value(); kept out of repr and logs
     topic_prefix: str = "platewatch"
     client_id: str | None = None
-    keepalive: int = Field(60, ge=5, le=65535)
-    qos: Literal[0, 1, 2] = 1
-    spool_dir: Path = Path("spool")
-    spool_max_mb: float = Field(512.0, gt=0)
-    stats_interval_s: float = Field(30.0, gt=0)
+    keepalive: int = Field(60, ge=5, le=3600)
+    spool_dir: Path | None = Field(None, description="None: the sink's default state dir")
+    spool_max_mb: float = Field(256.0, gt=0)
+    stats_interval_s: float = Field(30.0, gt=0, description="period of <camera>/stats messages")
 
     @field_validator("topic_prefix")
     @classmethod
     def _topic(cls, v: str) -> str:
-        v = v.strip("/")
-        if not v or any(c in v for c in "+#\x00"):
-            raise ValueError("must be a non-empty MQTT topic without wildcards (+, #)")
+        if not v or v != v.strip("/") or any(c in v for c in "+#\x00"):
+            raise ValueError("must be a non-empty MQTT topic without wildcards or edge slashes")
         return v
 
     @model_validator(mode="after")
@@ -175,36 +175,128 @@ class MQTTConfig(_Strict):
             raise ValueError("password given without username")
         return self
 
+    def mqtt_settings(self) -> Any:
+        """`edge.sinks.mqtt.MqttSettings` for this section (imported lazily: paho is heavy)."""
+        from edge.sinks.mqtt import MqttSettings
+
+        kw: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "client_id": self.client_id,
+            "topic_prefix": self.topic_prefix,
+            "username": self.username,
+            "password": self.password.get_secret_value() if self.password else None,
+            "keepalive_s": self.keepalive,
+            "spool_max_mb": self.spool_max_mb,
+        }
+        if self.spool_dir is not None:
+            kw["spool_dir"] = self.spool_dir
+        if self.tls is not None:
+            t = self.tls
+            kw.update(
+                tls=True,
+                tls_ca_certs=str(t.ca) if t.ca else None,
+                tls_certfile=str(t.cert) if t.cert else None,
+                tls_keyfile=str(t.key) if t.key else None,
+                tls_insecure=t.insecure,
+            )
+        return MqttSettings(**kw)
+
 
 class PatternConfig(_Strict):
-    name: str
-    regex: str
+    """A plate format (edge.plate_format syntax); ``regex`` is e.g. ``[A-Z]{2}[0-9]{4}``."""
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
+    name: str = Field(min_length=1)
+    regex: str
+    region: str = ""
+    weak: bool = False
+
+    @model_validator(mode="after")
+    def _parses(self) -> PatternConfig:
+        # Validate with the real parser now, so an unsupported pattern is a config error with a
+        # line number instead of a crash when the pipeline starts.
+        from edge.plate_format import PlatePattern
+
         try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"invalid regular expression: {e}") from e
-        return v
+            PlatePattern.from_dict(self.as_dict())
+        except (ValueError, re.error) as e:
+            raise ValueError(str(e)) from e
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "pattern": self.regex, "region": self.region, "weak": self.weak}
 
 
 class VotingConfig(_Strict):
-    min_reads: int = Field(3, ge=1, description="reads before a provisional event")
-    provisional_confidence: float = Field(0.85, ge=0, le=1)
+    """Per-track voting; field names and defaults mirror `edge.voting.VoterConfig`."""
+
+    provisional_min_reads: int = Field(3, ge=1)
+    provisional_min_confidence: float = Field(0.8, ge=0, le=1)
+    final_min_reads: int = Field(2, ge=1)
     final_min_confidence: float = Field(0.5, ge=0, le=1)
-    min_char_confidence: float = Field(0.0, ge=0, le=1, description="ignore weaker characters")
-    reappear_window_s: float = Field(30.0, ge=0)
-    patterns: list[PatternConfig] = Field(default_factory=list)
+    require_format: bool = Field(False, description="decisions need a real format match")
+    reappear_window_s: float = Field(10.0, ge=0, description="same plate again = same vehicle")
+    max_track_duration_s: float | None = Field(60.0, gt=0, description="parked car: final after")
+    regions: list[str] | None = Field(None, description="shipped formats of these regions only")
+    patterns: list[PatternConfig] = Field(
+        default_factory=list, description="custom formats; replace the shipped ones when given"
+    )
+    max_swaps: int = Field(2, ge=0, description="most O/0-style repairs per read")
 
     @field_validator("patterns", mode="before")
     @classmethod
     def _plain_strings(cls, v: Any) -> Any:
-        # `- '^[A-Z]{2}[0-9]{3}$'` is shorthand for {name: <regex>, regex: <regex>}.
+        # `- '[A-Z]{2}[0-9]{4}'` is shorthand for {name: <regex>, regex: <regex>}; `pattern:` is
+        # accepted as another name for `regex:` (edge.plate_format's own spelling).
         if isinstance(v, list):
-            return [{"name": p, "regex": p} if isinstance(p, str) else p for p in v]
+            out = []
+            for p in v:
+                if isinstance(p, str):
+                    p = {"name": p, "regex": p}
+                elif isinstance(p, dict) and "pattern" in p and "regex" not in p:
+                    p = {("regex" if k == "pattern" else k): val for k, val in p.items()}
+                out.append(p)
+            return out
         return v
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_known(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            from edge.plate_format import PlateFormats
+
+            PlateFormats.default(v)  # raises ValueError naming the unknown regions
+        return v
+
+    @model_validator(mode="after")
+    def _unique_patterns(self) -> VotingConfig:
+        names = [p.name for p in self.patterns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate pattern names {dupes}")
+        return self
+
+    def voter_config(self) -> Any:
+        """`edge.voting.VoterConfig` with these thresholds (other fields keep their defaults)."""
+        from edge.voting import VoterConfig
+
+        return VoterConfig(
+            provisional_min_reads=self.provisional_min_reads,
+            provisional_min_confidence=self.provisional_min_confidence,
+            final_min_reads=self.final_min_reads,
+            final_min_confidence=self.final_min_confidence,
+            require_format=self.require_format,
+            reappear_window_s=self.reappear_window_s,
+            max_track_duration_s=self.max_track_duration_s,
+        )
+
+    def plate_formats(self) -> Any:
+        """`edge.plate_format.PlateFormats`: the custom patterns, else the shipped ones."""
+        from edge.plate_format import PlateFormats
+
+        if self.patterns:
+            return PlateFormats([p.as_dict() for p in self.patterns], max_swaps=self.max_swaps)
+        return PlateFormats.default(self.regions, max_swaps=self.max_swaps)
 
 
 class EventsConfig(_Strict):
@@ -465,7 +557,7 @@ def _resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
     if "reader" in m.model_fields_set:
         m.reader = rel(m.reader)  # type: ignore[assignment]
     if cfg.mqtt is not None:
-        cfg.mqtt.spool_dir = rel(cfg.mqtt.spool_dir)  # type: ignore[assignment]
+        cfg.mqtt.spool_dir = rel(cfg.mqtt.spool_dir)
         if cfg.mqtt.tls is not None:
             t = cfg.mqtt.tls
             t.ca, t.cert, t.key = rel(t.ca), rel(t.cert), rel(t.key)

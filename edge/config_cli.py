@@ -51,13 +51,18 @@ def summarize(cfg: AppConfig) -> list[str]:
         tls = ", TLS" + (" (insecure)" if q.tls.insecure else "") if q.tls else ""
         lines.append(
             f"mqtt: {q.host}:{q.port}{tls}{auth}, topics {q.topic_prefix}/<camera>/..., "
-            f"QoS {q.qos}, spool {q.spool_dir} (max {q.spool_max_mb:g} MB)"
+            f"spool {q.spool_dir or '(default state dir)'} (max {q.spool_max_mb:g} MB)"
         )
     v = cfg.voting
     lines.append(
-        f"voting: min_reads {v.min_reads}, provisional >= {v.provisional_confidence:g}, "
-        f"final >= {v.final_min_confidence:g}, reappear window {v.reappear_window_s:g} s, "
-        f"{len(v.patterns)} pattern(s)"
+        f"voting: provisional after {v.provisional_min_reads} reads >= "
+        f"{v.provisional_min_confidence:g}, final >= {v.final_min_confidence:g}, "
+        f"reappear window {v.reappear_window_s:g} s, "
+        + (
+            f"{len(v.patterns)} custom pattern(s)"
+            if v.patterns
+            else "shipped formats" + (f" of {', '.join(v.regions)}" if v.regions else "")
+        )
     )
     sinks = [f"jsonl {cfg.sinks.jsonl}"] if cfg.sinks.jsonl else []
     if cfg.sinks.stdout:
@@ -66,7 +71,10 @@ def summarize(cfg: AppConfig) -> list[str]:
     return lines
 
 
-def check_config(path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def check_config(path: str, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Validate ``path``; print OK and a summary (exit code 0) or every error (exit code 2)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     try:
         cfg = load_config(path)
     except ConfigError as e:

@@ -124,12 +124,19 @@ def load_yolo(
             if plate_class is not None and cls != plate_class:
                 continue
             cx, cy, w, h = (float(v) for v in parts[1:5])
-            boxes.append(((cx - w / 2) * width, (cy - h / 2) * height,
-                          (cx + w / 2) * width, (cy + h / 2) * height))
+            boxes.append(
+                (
+                    (cx - w / 2) * width,
+                    (cy - h / 2) * height,
+                    (cx + w / 2) * width,
+                    (cy + h / 2) * height,
+                )
+            )
         side = image.with_name(image.stem + ".plate.txt")
         plate_texts = (
             [t.strip().upper() for t in side.read_text().splitlines() if t.strip()]
-            if side.is_file() else texts.get(image.name, [])
+            if side.is_file()
+            else texts.get(image.name, [])
         )
         plates = [
             LabelledPlate(b, plate_texts[i] if i < len(plate_texts) else None)
@@ -185,8 +192,18 @@ class Tally:
     ms: list[float] = field(default_factory=list)
 
     def add(self, other: Tally) -> None:
-        for name in ("images", "plates", "found", "with_text", "exact", "folded",
-                     "false_detections", "gt_crops", "ocr_exact", "ocr_folded"):
+        for name in (
+            "images",
+            "plates",
+            "found",
+            "with_text",
+            "exact",
+            "folded",
+            "false_detections",
+            "gt_crops",
+            "ocr_exact",
+            "ocr_folded",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.ms.extend(other.ms)
 
@@ -226,8 +243,10 @@ def evaluate(samples: Iterable[Sample], alpr: Any) -> tuple[dict[str, Tally], li
         matches = match_plates(gt, pred)
         t.false_detections += len(results) - sum(m is not None for m in matches)
         h, w = image.shape[:2]
-        crops = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in
-                 (expand_box(p.box, w, h) for p in sample.plates)]
+        crops = [
+            image[y1:y2, x1:x2]
+            for x1, y1, x2, y2 in (expand_box(p.box, w, h) for p in sample.plates)
+        ]
         gt_reads = alpr.reader.read(crops)
         iou = box_iou(gt, pred) if len(pred) else np.zeros((len(gt), 0), np.float32)
         for g, (plate, m, gt_read) in enumerate(zip(sample.plates, matches, gt_reads, strict=True)):
@@ -241,11 +260,17 @@ def evaluate(samples: Iterable[Sample], alpr: Any) -> tuple[dict[str, Tally], li
                 t.gt_crops += 1
                 t.ocr_exact += gt_read.text == plate.text
                 t.ocr_folded += fold(gt_read.text) == fold(plate.text)
-            details.append({
-                "image": str(sample.image), "region": sample.region, "text": plate.text,
-                "found": m is not None, "read": pred_text, "gt_crop_read": gt_read.text,
-                "iou": None if m is None else round(float(iou[g, m]), 3),
-            })
+            details.append(
+                {
+                    "image": str(sample.image),
+                    "region": sample.region,
+                    "text": plate.text,
+                    "found": m is not None,
+                    "read": pred_text,
+                    "gt_crop_read": gt_read.text,
+                    "iou": None if m is None else round(float(iou[g, m]), 3),
+                }
+            )
     return tallies, details
 
 
@@ -262,16 +287,40 @@ def report(tallies: dict[str, Tally]) -> dict[str, dict[str, Any]]:
 
 
 def format_table(rows: dict[str, dict[str, Any]]) -> str:
-    cols = [("region", 8), ("images", 6), ("plates", 6), ("recall", 7), ("exact", 7),
-            ("folded", 7), ("false_det", 9), ("ocr_gt", 7), ("ocr_gt_fold", 11), ("ms_med", 7)]
-    keys = ["images", "plates", "recall", "exact_read_rate", "folded_read_rate",
-            "false_detections", "ocr_gt_crops_exact", "ocr_gt_crops_folded", "median_ms"]
+    cols = [
+        ("region", 8),
+        ("images", 6),
+        ("plates", 6),
+        ("recall", 7),
+        ("exact", 7),
+        ("folded", 7),
+        ("false_det", 9),
+        ("ocr_gt", 7),
+        ("ocr_gt_fold", 11),
+        ("ms_med", 7),
+    ]
+    keys = [
+        "images",
+        "plates",
+        "recall",
+        "exact_read_rate",
+        "folded_read_rate",
+        "false_detections",
+        "ocr_gt_crops_exact",
+        "ocr_gt_crops_folded",
+        "median_ms",
+    ]
 
     def fmt(key: str, v: Any) -> str:
         if v is None:
             return "-"
-        if key in ("recall", "exact_read_rate", "folded_read_rate", "ocr_gt_crops_exact",
-                   "ocr_gt_crops_folded"):
+        if key in (
+            "recall",
+            "exact_read_rate",
+            "folded_read_rate",
+            "ocr_gt_crops_exact",
+            "ocr_gt_crops_folded",
+        ):
             return f"{100 * v:.1f}%"
         return str(v)
 
@@ -286,20 +335,42 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from edge.models import add_model_arguments
 
     parser = subparsers.add_parser(
-        "eval", help="score detection and reading on a labelled folder",
+        "eval",
+        help="score detection and reading on a labelled folder",
         description="Plate recall (IoU > 0.4), exact and O/0-I/1-folded read rates, false "
         "detections and reader accuracy on ground-truth crops, per region and overall.",
     )
     parser.add_argument("folder", type=Path, metavar="DIR", help="labelled folder")
     parser.add_argument("--format", choices=["auto", "openalpr", "yolo"], default="auto")
-    parser.add_argument("--plate-class", type=int, default=None, metavar="ID",
-                        help="yolo: class id of plates (default: every box is a plate)")
-    parser.add_argument("--texts", type=Path, default=None, metavar="CSV",
-                        help="yolo: CSV of file,text rows giving plate texts")
-    parser.add_argument("--json", dest="json_out", type=Path, default=None, metavar="OUT",
-                        help="also write the metrics and per-plate details as JSON")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="only the first N images (quick checks)")
+    parser.add_argument(
+        "--plate-class",
+        type=int,
+        default=None,
+        metavar="ID",
+        help="yolo: class id of plates (default: every box is a plate)",
+    )
+    parser.add_argument(
+        "--texts",
+        type=Path,
+        default=None,
+        metavar="CSV",
+        help="yolo: CSV of file,text rows giving plate texts",
+    )
+    parser.add_argument(
+        "--json",
+        dest="json_out",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="also write the metrics and per-plate details as JSON",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N images (quick checks)",
+    )
     add_model_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -315,8 +386,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         fmt = detect_format(root) if args.format == "auto" else args.format
-        samples = (load_openalpr(root) if fmt == "openalpr"
-                   else load_yolo(root, args.plate_class, args.texts))
+        samples = (
+            load_openalpr(root)
+            if fmt == "openalpr"
+            else load_yolo(root, args.plate_class, args.texts)
+        )
     except (ValueError, OSError) as exc:
         print(f"platewatch eval: error: {exc}", file=sys.stderr)
         return 2
@@ -338,9 +412,18 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(rows))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps({
-            "folder": str(root), "format": fmt, "match_iou": MATCH_IOU,
-            "detector": str(detector.path), "reader": str(reader.path),
-            "regions": rows, "plates": details,
-        }, indent=2))
+        args.json_out.write_text(
+            json.dumps(
+                {
+                    "folder": str(root),
+                    "format": fmt,
+                    "match_iou": MATCH_IOU,
+                    "detector": str(detector.path),
+                    "reader": str(reader.path),
+                    "regions": rows,
+                    "plates": details,
+                },
+                indent=2,
+            )
+        )
     return 0

@@ -119,9 +119,7 @@ UtcTimestamp = Annotated[
 Unit = Annotated[
     float, Field(ge=0.0, le=1.0), BeforeValidator(_to_float), AfterValidator(_round(4))
 ]
-NonNegFloat = Annotated[
-    float, Field(ge=0.0), BeforeValidator(_to_float), AfterValidator(_round(3))
-]
+NonNegFloat = Annotated[float, Field(ge=0.0), BeforeValidator(_to_float), AfterValidator(_round(3))]
 NonNegInt = Annotated[int, Field(ge=0), BeforeValidator(_to_float)]
 Box = Annotated[
     list[int],
@@ -251,8 +249,7 @@ class PlateEvent(_Message):
     video_time_s: NonNegFloat | None = Field(
         default=None,
         title="Video time",
-        description="Position in the video file (seconds) of the best read; null for live "
-        "sources.",
+        description="Position in the video file (seconds) of the best read; null for live sources.",
     )
     vehicle_box: Box | None = Field(
         default=None,

@@ -21,8 +21,21 @@ import numpy as np
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 CSV_HEADER = [
-    "image", "plate", "text", "confidence", "x1", "y1", "x2", "y2",
-    "vehicle_x1", "vehicle_y1", "vehicle_x2", "vehicle_y2", "char_confidences", "ms", "error",
+    "image",
+    "plate",
+    "text",
+    "confidence",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "vehicle_x1",
+    "vehicle_y1",
+    "vehicle_x2",
+    "vehicle_y2",
+    "char_confidences",
+    "ms",
+    "error",
 ]
 
 
@@ -93,20 +106,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     fmt = parser.add_mutually_exclusive_group()
-    fmt.add_argument("--json", dest="format", action="store_const", const="json",
-                     help="one JSON object per image per line (default)")
-    fmt.add_argument("--csv", dest="format", action="store_const", const="csv",
-                     help="CSV: a header, then one row per plate")
+    fmt.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="one JSON object per image per line (default)",
+    )
+    fmt.add_argument(
+        "--csv",
+        dest="format",
+        action="store_const",
+        const="csv",
+        help="CSV: a header, then one row per plate",
+    )
     parser.set_defaults(format="json", func=run)
     add_model_arguments(parser)
     return parser
 
 
 def process_images(
-    paths: list[str], alpr: Any, fmt: str = "json", out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
+    paths: list[str],
+    alpr: Any,
+    fmt: str = "json",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Run ``alpr`` on every image; returns the number of inputs that failed."""
+    out = out or sys.stdout  # looked up per call: tests and wrappers swap sys.stdout
+    err = err or sys.stderr
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_HEADER)

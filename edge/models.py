@@ -172,8 +172,12 @@ def _warn_if_hash_differs(model_path: Path, expected: str) -> None:
         return
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
     if digest != expected.lower():
-        log.warning("%s: sha256 %s differs from onnx_sha256 in %s", model_path, digest[:12],
-                    sidecar_path(model_path).name)
+        log.warning(
+            "%s: sha256 %s differs from onnx_sha256 in %s",
+            model_path,
+            digest[:12],
+            sidecar_path(model_path).name,
+        )
 
 
 def _single_input(backend: Backend, what: str) -> str:
@@ -254,9 +258,7 @@ class Reader:
         self.path = Path(path)
         loaded = spec or load_spec(self.path)
         if not isinstance(loaded, ReaderSpec):
-            raise ModelSpecError(
-                f"{sidecar_path(self.path)}: kind is {loaded.kind!r}, not reader"
-            )
+            raise ModelSpecError(f"{sidecar_path(self.path)}: kind is {loaded.kind!r}, not reader")
         self.spec = loaded
         if backend is None:
             _warn_if_hash_differs(self.path, self.spec.onnx_sha256)
@@ -338,20 +340,43 @@ def load_models(
 def add_model_arguments(parser: Any) -> None:
     """The model-selection options shared by every command that runs the models."""
     parser.add_argument(
-        "--models", type=Path, default=None, metavar="DIR",
+        "--models",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="folder with detector.onnx/reader.onnx + .json (default: $PLATEWATCH_MODELS or "
         "the repository's models/)",
     )
-    parser.add_argument("--detector", type=Path, default=None, metavar="FILE",
-                        help="detector model file (.onnx, .engine/.plan, .pt); overrides --models")
-    parser.add_argument("--reader", type=Path, default=None, metavar="FILE",
-                        help="reader model file (.onnx, .engine/.plan, .pt); overrides --models")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="CPU threads per model (default 1)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"],
-                        help="where to run (default auto: GPU if the backend has one)")
+    parser.add_argument(
+        "--detector",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="detector model file (.onnx, .engine/.plan, .pt); overrides --models",
+    )
+    parser.add_argument(
+        "--reader",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="reader model file (.onnx, .engine/.plan, .pt); overrides --models",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="CPU threads per model (default 1)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "tensorrt"],
+        help="where to run (default auto: GPU if the backend has one)",
+    )
 
 
 def models_from_args(args: Any) -> tuple[Detector, Reader]:
-    return load_models(args.models, threads=args.threads, device=args.device,
-                       detector=args.detector, reader=args.reader)
+    return load_models(
+        args.models,
+        threads=args.threads,
+        device=args.device,
+        detector=args.detector,
+        reader=args.reader,
+    )

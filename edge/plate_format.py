@@ -122,7 +122,11 @@ def _parse_class(body: str, name: str) -> frozenset[str]:
 
 
 def parse_pattern(pattern: str, name: str = "?") -> tuple[Slot, ...]:
-    """Expand a pattern into per-position slots; raises ValueError naming the pattern."""
+    """Expand a pattern into per-position slots; raises ValueError naming the pattern.
+
+    Leading ``^`` and trailing ``$`` are accepted and ignored (matching is always whole-string).
+    """
+    pattern = _strip_anchors(pattern)
     slots: list[Slot] = []
     i = 0
     while i < len(pattern):
@@ -159,6 +163,14 @@ def parse_pattern(pattern: str, name: str = "?") -> tuple[Slot, ...]:
     return tuple(slots)
 
 
+def _strip_anchors(pattern: str) -> str:
+    if pattern.startswith("^"):
+        pattern = pattern[1:]
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1]
+    return pattern
+
+
 @dataclass(frozen=True)
 class PlatePattern:
     name: str
@@ -172,10 +184,13 @@ class PlatePattern:
         if not self.name:
             raise ValueError(f"plate pattern {self.pattern!r}: 'name' is empty")
         object.__setattr__(self, "slots", parse_pattern(self.pattern, self.name))
-        object.__setattr__(self, "_regex", re.compile(self.pattern))
+        object.__setattr__(self, "_regex", re.compile(_strip_anchors(self.pattern)))
 
     @classmethod
     def from_dict(cls, d: Mapping[str, object]) -> PlatePattern:
+        """From config: {name, pattern (or its alias regex), region?, weak?}."""
+        if "regex" in d and "pattern" not in d:
+            d = {("pattern" if k == "regex" else k): v for k, v in d.items()}
         unknown = set(d) - {"name", "pattern", "region", "weak"}
         if unknown:
             raise ValueError(f"plate pattern {d.get('name')!r}: unknown fields {sorted(unknown)}")

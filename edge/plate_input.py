@@ -41,8 +41,11 @@ def prepare_plate(crop_bgr: np.ndarray, spec: ReaderInput) -> np.ndarray:
     if crop_bgr.ndim == 2:
         crop_bgr = cv2.cvtColor(crop_bgr, cv2.COLOR_GRAY2BGR)
     line = unfold_two_line(crop_bgr, spec.two_line_max_aspect)
-    resized = cv2.resize(line, (spec.width, spec.height), interpolation=cv2.INTER_AREA
-                         if line.shape[1] > spec.width else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        line,
+        (spec.width, spec.height),
+        interpolation=cv2.INTER_AREA if line.shape[1] > spec.width else cv2.INTER_LINEAR,
+    )
     rgb = resized[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
     return (rgb - 127.5) / 127.5
 

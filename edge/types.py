@@ -40,8 +40,10 @@ class Detections:
     @staticmethod
     def empty(classes: tuple[str, ...]) -> Detections:
         return Detections(
-            np.zeros((0, 4), np.float32), np.zeros((0,), np.float32),
-            np.zeros((0,), np.int64), classes,
+            np.zeros((0, 4), np.float32),
+            np.zeros((0,), np.float32),
+            np.zeros((0,), np.int64),
+            classes,
         )
 
 

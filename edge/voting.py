@@ -7,11 +7,12 @@ the reads), no I/O; event ids come from an injectable factory.
 
 Consensus, step by step (``consensus``):
 1. every read weighs its mean character confidence;
-2. outlier rejection: distinct texts are clustered around the medoid (the text with the most
-   weight within ``cluster_similarity`` of it); reads outside the medoid's cluster don't vote;
-3. the plate length is the confidence-weighted modal length of the cluster;
-4. a position-wise vote over the cluster's reads of that length, each read voting for its
-   character with that character's confidence;
+2. a first position-wise vote over the reads of the confidence-weighted modal length gives a
+   centroid; each read votes for its character with that character's confidence;
+3. outlier rejection: only reads within ``cluster_similarity`` of the centroid (or one edit)
+   stay (another plate seen by the same track, junk text);
+4. the vote is repeated on them (modal length again, then position-wise), so a plate no single
+   read got right can still win when each position is right in most reads;
 5. per-character confidence = (vote share of the winner) x (probability that at least one of
    the winner's reads is right, 1 - prod(1 - c)); plate confidence = the weakest character
    (as ``edge.ctc.Decoded.confidence``); ``agreement`` = weight of the reads that voted / weight
@@ -139,7 +140,9 @@ class Consensus:
 
 @dataclass(frozen=True)
 class ConsensusConfig:
-    cluster_similarity: float = 0.8  # same cluster: similarity >= this, or 1 edit apart
+    # same cluster as the centroid: similarity >= this (7 chars: <= 2 edits) or 1 edit apart.
+    # Two different plates are ~5+ edits apart; 0.8 (1 edit) measurably hurt noisy tracks.
+    cluster_similarity: float = 0.6
     top_k: int = 5
     min_char_confidence: float = 1e-3  # floor so a 0-confidence read still counts once
 
@@ -170,36 +173,44 @@ def consensus(
     for (text, _), w in zip(items, weights, strict=True):
         by_text[text] = by_text.get(text, 0.0) + w
         count[text] += 1
-    texts = sorted(by_text)  # sorted: deterministic tie-breaking
+    heaviest = max(by_text, key=lambda t: (by_text[t], t))
+
+    def modal_length(idx: list[int]) -> int:
+        len_w: dict[int, float] = {}
+        for i in idx:
+            n = len(items[i][0])
+            len_w[n] = len_w.get(n, 0.0) + weights[i]
+        return max(len_w, key=lambda n: (len_w[n], n == len(heaviest), n))
+
+    def vote(idx: list[int]) -> tuple[list[int], str, list[float]]:
+        """Position-wise vote of the reads in idx that have the modal length."""
+        length = modal_length(idx)
+        voters = [i for i in idx if len(items[i][0]) == length]
+        ref = heaviest if len(heaviest) == length else ""
+        chars: list[str] = []
+        conf: list[float] = []
+        for pos in range(length):
+            score: dict[str, float] = {}
+            for i in voters:
+                ch = items[i][0][pos]
+                score[ch] = score.get(ch, 0.0) + items[i][1][pos]
+            # ties: the heaviest text's character, so a vote of two equal reads is one of them
+            best = max(score, key=lambda ch: (score[ch], ref != "" and ch == ref[pos], ch))
+            share = score[best] / sum(score.values())
+            miss = math.prod(1.0 - items[i][1][pos] for i in voters if items[i][0][pos] == best)
+            chars.append(best)
+            conf.append(share * (1.0 - miss))
+        return voters, "".join(chars), conf
 
     def close(a: str, b: str) -> bool:
         return levenshtein(a, b) <= 1 or similarity(a, b) >= cfg.cluster_similarity
 
-    support = {t: sum(by_text[u] for u in texts if close(t, u)) for t in texts}
-    medoid = max(texts, key=lambda t: (support[t], by_text[t], t))
-    members = [i for i, (text, _) in enumerate(items) if text == medoid or close(medoid, text)]
-
-    len_w: dict[int, float] = {}
-    for i in members:
-        n = len(items[i][0])
-        len_w[n] = len_w.get(n, 0.0) + weights[i]
-    length = max(len_w, key=lambda n: (len_w[n], n == len(medoid), n))
-    voters = [i for i in members if len(items[i][0]) == length]
-
-    chars: list[str] = []
-    char_conf: list[float] = []
-    for pos in range(length):
-        score: dict[str, float] = {}
-        for i in voters:
-            ch = items[i][0][pos]
-            score[ch] = score.get(ch, 0.0) + items[i][1][pos]
-        ref = medoid[pos] if len(medoid) == length else ""
-        best = max(score, key=lambda ch: (score[ch], ch == ref, ch))
-        share = score[best] / sum(score.values())
-        miss = math.prod(1.0 - items[i][1][pos] for i in voters if items[i][0][pos] == best)
-        chars.append(best)
-        char_conf.append(share * (1.0 - miss))
-    raw = "".join(chars)
+    # round 1: a centroid from every read; round 2: only reads close to it (outliers out)
+    _, centroid, _ = vote(list(range(len(items))))
+    members = [i for i, (text, _) in enumerate(items) if close(centroid, text)]
+    if not members:  # reads too diverse for a centroid: fall back to the heaviest text
+        members = [i for i, (text, _) in enumerate(items) if text == heaviest]
+    voters, raw, char_conf = vote(members)
 
     text, fmt, repaired = raw, None, False
     if formats is not None:

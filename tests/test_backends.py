@@ -276,3 +276,184 @@ def test_alpr_reads_full_resolution_crop(tmp_path: Path) -> None:
     d = results[0].to_dict()
     assert set(d) == {"text", "confidence", "box", "char_confidences", "vehicle_box"}
     assert alpr.last_times.total_ms >= alpr.last_times.detect_ms > 0
+
+
+def test_pt_backend_matches_onnx_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The .pt backend returns the same raw head as the ONNX export of the same Ultralytics
+    model, so one decoder serves both (random weights; tiny input keeps it fast)."""
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    monkeypatch.setenv("YOLO_AUTOINSTALL", "False")
+    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "yolo_cfg"))
+    torch = pytest.importorskip("torch")
+    tasks = pytest.importorskip("ultralytics.nn.tasks", reason="ultralytics not installed")
+    torch.manual_seed(0)
+    model = tasks.DetectionModel("yolov5n.yaml", nc=2, verbose=False).eval()
+    torch.save({"model": model}, tmp_path / "det.pt")
+    x = torch.rand(1, 3, 64, 96)
+    for m in model.modules():  # what Ultralytics' exporter sets before tracing
+        if hasattr(m, "export"):
+            m.export = True
+        if hasattr(m, "format"):
+            m.format = "onnx"
+    torch.onnx.export(model, x, str(tmp_path / "det.onnx"), input_names=["images"],
+                      output_names=["output0"], opset_version=17, dynamo=False)
+    pt = load_backend(tmp_path / "det.pt", device="cpu").run({"images": x.numpy()})
+    onnx_out = load_backend(tmp_path / "det.onnx", device="cpu").run({"images": x.numpy()})
+    a, b = pt["output0"], onnx_out["output0"]
+    assert a.shape == b.shape == (1, 6, 126)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+# --- TensorRT backend against fake tensorrt + cuda runtime modules --------------------------
+# No GPU here: these fakes implement just the TensorRT 10 / cuda-python calls the backend
+# makes, with "device" memory in host RAM, so buffer sizing, profile handling, copies in and
+# out and the named-tensor bookkeeping are exercised for real.
+
+class _FakeCudart:
+    class cudaMemcpyKind:  # noqa: N801 - mirrors cuda-python's names
+        cudaMemcpyHostToDevice = 1
+        cudaMemcpyDeviceToHost = 2
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.ctypes = ctypes
+        self.blocks: dict[int, object] = {}
+        self.copies: list[tuple[int, int]] = []
+        self.freed: list[int] = []
+
+    def _alloc(self, n: int) -> tuple[int, int]:
+        buf = self.ctypes.create_string_buffer(n)
+        self.blocks[self.ctypes.addressof(buf)] = buf
+        return 0, self.ctypes.addressof(buf)
+
+    cudaMalloc = cudaMallocHost = _alloc  # noqa: N815
+
+    def cudaSetDevice(self, i: int) -> tuple[int]:  # noqa: N802
+        return (0,)
+
+    def cudaStreamCreate(self) -> tuple[int, int]:  # noqa: N802
+        return 0, 7
+
+    def cudaMemcpyAsync(self, dst: int, src: int, n: int, kind: int, stream: int) -> tuple[int]:  # noqa: N802
+        self.ctypes.memmove(dst, src, n)
+        self.copies.append((kind, n))
+        return (0,)
+
+    def cudaStreamSynchronize(self, s: int) -> tuple[int]:  # noqa: N802
+        return (0,)
+
+    def cudaFree(self, p: int) -> tuple[int]:  # noqa: N802
+        self.freed.append(p)
+        return (0,)
+
+    cudaFreeHost = cudaFree  # noqa: N815
+
+    def cudaStreamDestroy(self, s: int) -> tuple[int]:  # noqa: N802
+        return (0,)
+
+
+def _fake_trt(cudart: _FakeCudart) -> object:
+    import types
+
+    weights = np.arange(48 * 6, dtype=np.float32).reshape(48, 6) / 100
+
+    class Context:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple[int, ...]] = {}
+            self.addr: dict[str, int] = {}
+
+        def set_input_shape(self, name: str, shape: tuple[int, ...]) -> bool:
+            self.shapes[name] = tuple(shape)
+            return True
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            b = self.shapes["images"][0]
+            return self.shapes["images"] if name == "images" else (b, 2, 3)
+
+        def set_tensor_address(self, name: str, ptr: int) -> bool:
+            self.addr[name] = ptr
+            return True
+
+        def execute_async_v3(self, stream: int) -> bool:
+            b = self.shapes["images"][0]
+            raw = (cudart.ctypes.c_float * (b * 48)).from_address(self.addr["images"])
+            x = np.frombuffer(raw, np.float32).reshape(b, 48)
+            out = (cudart.ctypes.c_float * (b * 6)).from_address(self.addr["probs"])
+            np.frombuffer(out, np.float32)[:] = (x @ weights).ravel()
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+        names = ["images", "probs"]
+
+        def get_tensor_name(self, i: int) -> str:
+            return self.names[i]
+
+        def get_tensor_mode(self, name: str) -> str:
+            return "in" if name == "images" else "out"
+
+        def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+            return (-1, 3, 4, 4) if name == "images" else (-1, 2, 3)
+
+        def get_tensor_dtype(self, name: str) -> str:
+            return "float"
+
+        def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
+            return [(1, 3, 4, 4), (2, 3, 4, 4), (4, 3, 4, 4)]
+
+        def create_execution_context(self) -> Context:
+            return Context()
+
+    class Runtime:
+        def __init__(self, logger: object) -> None:
+            pass
+
+        def deserialize_cuda_engine(self, data: bytes) -> Engine | None:
+            return Engine() if data == b"fake engine" else None
+
+    trt = types.SimpleNamespace(
+        __version__="10.fake", Logger=type("Logger", (), {"WARNING": 2, "__init__":
+                                                          lambda self, level: None}),
+        Runtime=Runtime, TensorIOMode=types.SimpleNamespace(INPUT="in", OUTPUT="out"),
+        nptype=lambda dt: np.float32, weights=weights,
+    )
+    return trt
+
+
+def test_tensorrt_backend_with_fake_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge.backends.tensorrt as trt_mod
+
+    cudart = _FakeCudart()
+    trt = _fake_trt(cudart)
+    monkeypatch.setattr(trt_mod, "_import_trt", lambda path: trt)
+    monkeypatch.setattr(trt_mod, "_import_cudart", lambda path: cudart)
+    engine = tmp_path / "reader.engine"
+    engine.write_bytes(b"fake engine")
+    b = load_backend(engine)
+    assert b.input_names == ["images"] and b.output_names == ["probs"]
+    assert b.input_shapes == {"images": (None, 3, 4, 4)}
+    allocated = len(cudart.blocks)
+    assert allocated == 4  # device + pinned host, per tensor, once
+    for batch in (3, 1, 4):
+        x = np.random.default_rng(batch).random((batch, 3, 4, 4), dtype=np.float32)
+        out = b.run({"images": x})["probs"]
+        np.testing.assert_allclose(out, (x.reshape(batch, 48) @ trt.weights).reshape(batch, 2, 3),
+                                   rtol=1e-5)
+    assert len(cudart.blocks) == allocated  # nothing allocated per frame
+    # Only the bytes of the current batch are copied, not the max-shape buffers.
+    assert cudart.copies[-2:] == [(1, 4 * 48 * 4), (2, 4 * 6 * 4)]
+    with pytest.raises(BackendError, match="outside the engine's profile"):
+        b.run({"images": np.zeros((5, 3, 4, 4), np.float32)})
+    b.close()
+    assert len(cudart.freed) == 4
+    with pytest.raises(BackendError, match="closed"):
+        b.run({"images": np.zeros((1, 3, 4, 4), np.float32)})
+    bad = tmp_path / "bad.plan"
+    bad.write_bytes(b"other")
+    with pytest.raises(BackendError, match="deserialise"):
+        load_backend(bad)
+    with pytest.raises(BackendError, match="CUDA device"):
+        load_backend(engine, device="cpu")

@@ -39,9 +39,13 @@ def test_linear_assignment_is_optimal(shape: tuple[int, int]) -> None:
         assert len({r for r, _ in pairs}) == len({c for _, c in pairs}) == len(pairs)
         got = sum(cost[r, c] for r, c in pairs)
         if n <= m:
-            best = min(sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n))
+            best = min(
+                sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n)
+            )
         else:
-            best = min(sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m))
+            best = min(
+                sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m)
+            )
         assert got == pytest.approx(best)
 
 
@@ -183,9 +187,7 @@ def test_multiclass_trackers_are_separate_with_unique_ids() -> None:
     for f in range(4):
         vb = box(300 + 10 * f, 300, 200, 150)
         pb = box(300 + 10 * f, 340, 60, 15)  # plate inside the vehicle: high IoU with nothing
-        states = mt.update(
-            np.array([pb, vb]), np.array([0.8, 0.9]), np.array([PLATE, VEH]), f
-        )
+        states = mt.update(np.array([pb, vb]), np.array([0.8, 0.9]), np.array([PLATE, VEH]), f)
     by_cls = {s.cls: s for s in states}
     assert by_cls[PLATE].det_index == 0 and by_cls[VEH].det_index == 1
     assert by_cls[PLATE].track_id != by_cls[VEH].track_id
@@ -199,7 +201,7 @@ def test_assign_plates_to_vehicles() -> None:
             [150, 250, 230, 270],  # inside vehicle 0 only
             [380, 200, 440, 215],  # inside 0 and 1: smaller vehicle 1 wins
             [1000, 10, 1060, 25],  # no vehicle
-            [395, 50, 455, 65],  # centre (425) outside vehicle 0, overlap with 1 ok? no: y=57 < 100
+            [395, 50, 455, 65],  # centre x=425 is outside vehicle 0, centre y=57 above vehicle 1
         ]
     )
     assert assign_plates_to_vehicles(plates, vehicles) == [0, 1, None, None]

@@ -186,10 +186,16 @@ class MqttSink(Sink):
         client.on_connect_fail = self._on_connect_fail
         return client
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
+    ) -> None:
         if rc.is_failure:
-            log.error("MQTT broker %s:%s refused the connection: %s",
-                      self.settings.host, self.settings.port, rc)
+            log.error(
+                "MQTT broker %s:%s refused the connection: %s",
+                self.settings.host,
+                self.settings.port,
+                rc,
+            )
             return
         info = client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
         with self._cond:
@@ -202,9 +208,14 @@ class MqttSink(Sink):
             # callback; new ones must wait behind them to keep spool order.
             self._draining = bool(self._inflight)
             self._cond.notify_all()
-        log.info("MQTT connected to %s:%s as %s (%d unacked in flight, %d spooled)",
-                 self.settings.host, self.settings.port, self.client_id,
-                 len(self._inflight), len(self.spool))
+        log.info(
+            "MQTT connected to %s:%s as %s (%d unacked in flight, %d spooled)",
+            self.settings.host,
+            self.settings.port,
+            self.client_id,
+            len(self._inflight),
+            len(self.spool),
+        )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -214,14 +225,23 @@ class MqttSink(Sink):
             self._connected = False
             self._cond.notify_all()
         if was and not self._closing:
-            log.warning("MQTT disconnected from %s:%s (%s); spooling, will reconnect",
-                        self.settings.host, self.settings.port, rc)
+            log.warning(
+                "MQTT disconnected from %s:%s (%s); spooling, will reconnect",
+                self.settings.host,
+                self.settings.port,
+                rc,
+            )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        log.debug("MQTT connect to %s:%s failed; retrying with back-off",
-                  self.settings.host, self.settings.port)
+        log.debug(
+            "MQTT connect to %s:%s failed; retrying with back-off",
+            self.settings.host,
+            self.settings.port,
+        )
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any
+    ) -> None:
         # Runs on paho's network thread while paho holds its message lock: record and return.
         if rc is not None and getattr(rc, "is_failure", False):
             log.error("MQTT broker rejected message mid=%d: %s (dropped)", mid, rc)
@@ -268,7 +288,9 @@ class MqttSink(Sink):
                 return
             if sendable and room > 0:
                 for entry in self.spool.read_after(last_sent, room):
-                    info = self.client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
+                    info = self.client.publish(
+                        entry.topic, entry.payload, qos=1, retain=entry.retain
+                    )
                     with self._cond:
                         self._last_sent = entry.seq
                         if info.mid in self._early_acks:
@@ -307,8 +329,12 @@ class MqttSink(Sink):
         payload = event.to_bytes()
         final = event.type == "final"
         messages = [
-            (events_topic(prefix, event.camera), payload, False,
-             PRIORITY_HIGH if final else PRIORITY_LOW)
+            (
+                events_topic(prefix, event.camera),
+                payload,
+                False,
+                PRIORITY_HIGH if final else PRIORITY_LOW,
+            )
         ]
         if final:
             messages.append((plate_topic(prefix, event.camera), payload, True, PRIORITY_LOW))
@@ -365,7 +391,10 @@ class MqttSink(Sink):
         stopper.join(max(0.05, deadline - time.monotonic()))
         left = len(self.spool)
         if left:
-            log.warning("MqttSink closed with %d message(s) spooled in %s; they are sent on the "
-                        "next start", left, self.spool.directory)
+            log.warning(
+                "MqttSink closed with %d message(s) spooled in %s; they are sent on the next start",
+                left,
+                self.spool.directory,
+            )
         self.spool.close()
         self._closed = True

@@ -173,14 +173,20 @@ class Spool:
                     self.dropped_low += 1
                     log.warning(
                         "spool full (%d rows, %d bytes): dropped oldest low-priority message "
-                        "seq=%d topic=%s", self._count, self._bytes, victim[0], victim[1]
+                        "seq=%d topic=%s",
+                        self._count,
+                        self._bytes,
+                        victim[0],
+                        victim[1],
                     )
                 else:
                     self.dropped_high += 1
                     log.error(
                         "SPOOL FULL: DROPPED FINAL EVENT seq=%d topic=%s (%d final events lost "
                         "so far; raise the spool bounds or fix the broker connection)",
-                        victim[0], victim[1], self.dropped_high,
+                        victim[0],
+                        victim[1],
+                        self.dropped_high,
                     )
 
     def read_after(self, seq: int, limit: int) -> list[SpoolEntry]:

@@ -92,18 +92,49 @@ def _paste(
 def _holder(rng: np.random.Generator, scene: np.ndarray, quad: np.ndarray) -> None:
     """A patch of car body / bumper behind the plate, so plates do not float on walls."""
     c = quad.mean(axis=0)
-    grow = np.array([rng.uniform(1.3, 2.6), rng.uniform(1.6, 3.5)], np.float32)
+    grow = np.array([rng.uniform(1.15, 1.8), rng.uniform(1.3, 2.5)], np.float32)
     big = (quad - c) * grow + c
     h = max(4, round(np.ptp(big[:, 1])))
     w = max(4, round(np.ptp(big[:, 0])))
     patch = dg.surround(rng, h, w)
+    patch = _match_scene(rng, patch, scene, _bounds(big))
     mask = np.zeros((h, w), np.uint8)
-    r = max(1, min(h, w) // 4)
+    r = max(1, min(h, w) // 10)
     cv2.rectangle(mask, (r, 0), (w - 1 - r, h - 1), 255, -1)
     cv2.rectangle(mask, (0, r), (w - 1, h - 1 - r), 255, -1)
     k = max(3, (min(h, w) // 8) | 1)
     mask = cv2.GaussianBlur(mask, (k, k), 0)
     _paste(rng, scene, patch, mask, big)
+
+
+def _match_scene(
+    rng: np.random.Generator,
+    plate: np.ndarray,
+    scene: np.ndarray,
+    bounds: tuple[float, float, float, float],
+) -> np.ndarray:
+    """Make a crisp rendered plate sit in the photo: grey in grey photos, lit like its
+    surroundings, about as sharp. Otherwise a detector learns "the odd sharp colourful patch"
+    instead of "a plate"."""
+    H, W = scene.shape[:2]
+    x0, y0 = max(0, int(bounds[0])), max(0, int(bounds[1]))
+    x1, y1 = min(W, int(np.ceil(bounds[2]))), min(H, int(np.ceil(bounds[3])))
+    out = plate
+    sample = scene[::8, ::8].astype(np.int16)
+    if np.abs(sample[..., 0] - sample[..., 2]).mean() < 3:  # greyscale photo
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    if x1 > x0 and y1 > y0:
+        local = float(scene[y0:y1, x0:x1].mean()) + 1.0
+        own = float(out.mean()) + 1.0
+        gain = float(np.clip((local / own) ** 0.4 * rng.uniform(0.9, 1.15), 0.45, 1.3))
+        out = np.clip(out.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    if out.shape[1] > 30 and rng.random() < 0.6:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 0.9))
+    return out
+
+
+def _bounds(q: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
 
 
 def _overlaps(b: tuple[float, float, float, float], boxes: list[Box], pad: float) -> bool:
@@ -150,6 +181,7 @@ def composite_scene(
                 continue
             if rng.random() < 0.5:
                 _holder(rng, scene, q)
+            plate = _match_scene(rng, plate, scene, bounds)
             b = _paste(rng, scene, plate, mask, q)
             if b is not None:
                 boxes.append(Box(PLATE, *b, text=text))
@@ -184,6 +216,12 @@ def composite_on_vehicle(
     cx = (vx1 + vx2) / 2 + rng.normal(0, 0.04) * vw
     cy = vy1 + rng.uniform(0.68, 0.86) * vh
     q = quad + np.array([cx, cy], np.float32)
+    plate = _match_scene(
+        rng,
+        plate,
+        scene,
+        (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max())),
+    )
     b = _paste(rng, scene, plate, mask, q)
     if b is None:
         raise ValueError("vehicle box lies outside the image")

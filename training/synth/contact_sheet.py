@@ -16,6 +16,7 @@ from .layouts import STYLES
 from .plates import generate_plate
 
 CELL_W, CELL_H, LABEL_H = 220, 96, 18
+_PNG = [cv2.IMWRITE_PNG_COMPRESSION, 9]
 
 
 def plate_sheet(
@@ -78,19 +79,16 @@ def composite_sheet(rng: np.random.Generator, backgrounds: Path, n: int = 6) -> 
                 1,
                 cv2.LINE_AA,
             )
-        s = 420 / img.shape[1]
-        tiles.append(cv2.resize(img, (420, round(img.shape[0] * s))))
-    th = max(t.shape[0] for t in tiles)
-    tiles = [
-        cv2.copyMakeBorder(t, 0, th - t.shape[0], 0, 4, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        for t in tiles
-    ]
-    rows = [np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)]
-    w = max(r.shape[1] for r in rows)
-    rows = [
-        cv2.copyMakeBorder(r, 0, 4, 0, w - r.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
-        for r in rows
-    ]
+        # letterbox every scene into the same tile so the grid has no ragged gaps
+        tw, th = 420, 300
+        sc = min(tw / img.shape[1], th / img.shape[0])
+        small = cv2.resize(
+            img, (round(img.shape[1] * sc), round(img.shape[0] * sc)), interpolation=cv2.INTER_AREA
+        )
+        tile = np.full((th + 4, tw + 4, 3), 255, np.uint8)
+        tile[: small.shape[0], : small.shape[1]] = small
+        tiles.append(tile)
+    rows = [np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles) - len(tiles) % 3, 3)]
     return np.vstack(rows)
 
 
@@ -112,12 +110,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), plate_sheet(rng, args.n, degrade=not args.clean))
+    cv2.imwrite(str(args.out), plate_sheet(rng, args.n, degrade=not args.clean), _PNG)
     print(f"wrote {args.out}")
     if args.composites_out:
         bgs = args.backgrounds or data_root() / "backgrounds"
         args.composites_out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(args.composites_out), composite_sheet(rng, bgs))
+        cv2.imwrite(str(args.composites_out), composite_sheet(rng, bgs), _PNG)
         print(f"wrote {args.composites_out}")
 
 

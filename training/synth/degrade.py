@@ -45,8 +45,8 @@ def plate_quad(rng: np.random.Generator, w: float, h: float, strength: float) ->
     pitch foreshortening, shear and in-plane rotation. Float32 (4, 2), origin at the centre."""
     s = strength
     hw, hh = w / 2, h / 2
-    yaw = rng.uniform(-0.25, 0.25) * s  # relative height change between left and right edges
-    pitch = rng.uniform(-0.12, 0.12) * s  # relative width change between top and bottom
+    yaw = rng.uniform(-0.15, 0.15) * s  # relative height change between left and right edges
+    pitch = rng.uniform(-0.08, 0.08) * s  # relative width change between top and bottom
     shear = rng.normal(0, 0.06) * s
     q = np.array(
         [
@@ -58,7 +58,7 @@ def plate_quad(rng: np.random.Generator, w: float, h: float, strength: float) ->
         np.float32,
     )
     q[:, 0] += shear * q[:, 1]
-    q[:, 0] *= 1 - abs(yaw) * 0.8  # turning away also narrows the plate
+    q[:, 0] *= 1 - abs(yaw) * 1.5  # turning away also narrows the plate
     q += rng.normal(0, 0.015 * s, (4, 2)).astype(np.float32) * np.float32(h)
     a = np.deg2rad(float(np.clip(rng.normal(0, 3.5 * s), -12, 12)))
     rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]], np.float32)
@@ -81,10 +81,10 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 def _glare(rng: np.random.Generator, f: np.ndarray) -> None:
     h, w = f.shape[:2]
     cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    sx, sy = rng.uniform(0.1, 0.5) * w, rng.uniform(0.2, 0.8) * h
+    sx, sy = rng.uniform(0.08, 0.35) * w, rng.uniform(0.15, 0.6) * h
     gx = np.exp(-(((np.arange(w, dtype=np.float32) - cx) / sx) ** 2))
     gy = np.exp(-(((np.arange(h, dtype=np.float32) - cy) / sy) ** 2))
-    f += (gy[:, None] * gx[None, :])[..., None] * np.float32(rng.uniform(80, 230))
+    f += (gy[:, None] * gx[None, :])[..., None] * np.float32(rng.uniform(40, 150))
 
 
 def _shadow(rng: np.random.Generator, f: np.ndarray) -> None:
@@ -163,6 +163,9 @@ def photometric(
     if dirt and p(0.15):
         _dirt(rng, f)
     # colour cast, brightness, contrast, gamma
+    if p(0.12):  # murky: dusk, dirty lens, underexposed (typical of Brazilian dashcam crops)
+        f = (f - 128) * np.float32(rng.uniform(0.3, 0.6)) + np.float32(rng.uniform(60, 130))
+        f *= rng.uniform(0.8, 1.15, 3).astype(np.float32)
     f *= rng.uniform(1 - 0.06 * s, 1 + 0.06 * s, 3).astype(np.float32)
     f = (f - 128) * np.float32(rng.uniform(1 - 0.3 * min(s, 1.5), 1 + 0.2 * s)) + 128
     f += np.float32(rng.uniform(-40, 30) * s)

@@ -40,6 +40,8 @@ TTF_BANKS: dict[str, str] = {
     "dejavu_bold": "DejaVuSans-Bold.ttf",
     "dejavu_cond": "DejaVuSansCondensed-Bold.ttf",
     "dejavu_mono": "DejaVuSansMono-Bold.ttf",
+    "dejavu_sans": "DejaVuSans.ttf",  # lighter strokes, as on many US plates
+    "dejavu_cond_book": "DejaVuSansCondensed.ttf",  # system fonts only; skipped if absent
 }
 FALLBACK_BANK = "dejavu_cond"
 

@@ -6,8 +6,9 @@ patterns) and the text generator; ``render.py`` turns a description into pixels.
 Text patterns use one character per slot:
   ``D`` digit, ``L`` any letter, ``C`` consonant (Spain, Netherlands), ``V`` letter without I/O/Q
   (UK memory tags, Brazil), ``-`` a dash that is drawn but never labelled, `` `` a gap,
-  ``*`` an emblem gap (state seal, orange, star) and ``|`` the break between the two rows of a
-  two-line plate. Labels keep only the character slots, so ``B-AB 1234`` is labelled ``BAB1234``.
+  ``*`` an emblem gap (state seal, orange, star), ``.`` a raised dot (Brazil, US) and ``|``
+  the break between the two rows of a two-line plate. Labels keep only the character slots,
+  so ``B-AB 1234`` is labelled ``BAB1234``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CONSONANTS = "BCDFGHJKLMNPRSTVWXYZ"
 _NO_IOQ = "ABCDEFGHJKLMNPRSTUVWXYZ"
 SLOT_CHARS: dict[str, str] = {"D": _DIGITS, "L": _LETTERS, "C": _CONSONANTS, "V": _NO_IOQ}
-SEPARATORS = "- *|"
+SEPARATORS = "- *.|"
 
 Colour = tuple[int, int, int]  # BGR
 
@@ -74,9 +75,19 @@ def _us(name: str, patterns: tuple[str, ...], **kw: object) -> StyleSpec:
         char_height=0.86,
         condense=(0.72, 0.9),
         border=0.02,
-        fonts=("dejavu_cond", "dejavu_mono", "dejavu_bold", "rs", "be"),
+        fonts=(
+            "dejavu_cond",
+            "dejavu_mono",
+            "dejavu_bold",
+            "dejavu_sans",
+            "dejavu_cond_book",
+            "rs",
+            "be",
+        ),
     )
     base.update(kw)
+    # every US plate may carry a pictorial background and registration stickers
+    base["decorations"] = ("us_picture",) + tuple(base.get("decorations", ())) + ("us_stickers",)
     return StyleSpec(name=name, patterns=patterns, **base)  # type: ignore[arg-type]
 
 
@@ -140,7 +151,7 @@ STYLE_SPECS: dict[str, StyleSpec] = {
         ),
         _us(
             "us_tx",
-            ("LLL-DDDD", "LLL DDDD", "DLL-LDDD"),
+            ("LLL-DDDD", "LLL DDDD", "DLL-LDDD", "LLL.DDDD"),
             backgrounds=(WHITE, (232, 238, 240)),
             text_colours=(BLACK,),
             header=("TEXAS",),
@@ -160,7 +171,17 @@ STYLE_SPECS: dict[str, StyleSpec] = {
         ),
         _us(
             "us_generic",
-            ("LLLDDDD", "LLL-DDD", "DDD-LLL", "DLLLDDD", "LLL DDDD", "LL-DDDDD"),
+            (
+                "LLLDDDD",
+                "LLL-DDD",
+                "DDD-LLL",
+                "DLLLDDD",
+                "LLL DDDD",
+                "LL-DDDDD",
+                "DDD.LLL",
+                "LLL.DDD",
+                "DLL.DDD",
+            ),
             backgrounds=(WHITE, (235, 225, 205), (205, 235, 245), (225, 240, 230), (250, 250, 250)),
             text_colours=(NAVY, BLACK, (30, 80, 20), (40, 30, 130), (100, 60, 10)),
             header=_US_STATES,
@@ -214,6 +235,23 @@ STYLE_SPECS: dict[str, StyleSpec] = {
             fonts=("be",),
             border_colour=(40, 20, 170),
         ),
+        _eu(
+            "eu_it",
+            ("LL DDDLL",),
+            "I",
+            decorations=("eu_band:I", "right_band"),
+            text_box=(0.11, 0.12, 0.89, 0.88),
+            fonts=("de", "rs", "dejavu_cond"),
+        ),
+        _eu("eu_pl", ("LL DDDDD", "LLL DDDD", "LL DDDLL", "LLL DDLL"), "PL", fonts=("rs", "de")),
+        # the rest of Europe: random country code, common national patterns, common fonts
+        _eu(
+            "eu_generic",
+            ("LL DDDD LL", "L DDDD LL", "LLL DDD", "LL-DDDD", "LL DDD LL", "LLL-DDDD", "DDD-LLL"),
+            "*",
+            fonts=("rs", "de", "be", "dejavu_cond", "dejavu_cond_book"),
+            text_colours=(BLACK, (20, 20, 20), (90, 40, 20)),
+        ),
         StyleSpec(
             "uk_rear",
             "uk",
@@ -255,7 +293,7 @@ STYLE_SPECS: dict[str, StyleSpec] = {
         StyleSpec(
             "br_old",
             "br",
-            ("LLL-DDDD",),
+            ("LLL-DDDD", "LLL.DDDD"),
             (3.0, 3.15),
             ((185, 185, 180), (200, 200, 196), (170, 172, 170)),
             (BLACK, (40, 40, 40)),

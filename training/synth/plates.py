@@ -72,7 +72,7 @@ def generate_plate(
     crop_h = (
         float(height)
         if height
-        else float(rng.integers(28, 91) if two_line else rng.integers(20, 81))
+        else float(rng.integers(36, 91) if two_line else rng.integers(20, 81))
     )
     s = strength if degrade else 0.0
     my = rng.uniform(0.03, 0.15, 2)  # top, bottom margin as fractions of plate height
@@ -116,6 +116,13 @@ def generate_plate(
         borderValue=(0, 0, 0, 0),
     )
     canvas = dg.surround(rng, ch, cw)
+    if rng.random() < 0.25:  # a dark plate holder / dealer frame just around the plate
+        c = dst.mean(axis=0)
+        frame = (dst - c) * np.array([rng.uniform(1.03, 1.1), rng.uniform(1.1, 1.4)]) + c
+        shade = float(rng.uniform(10, 60))
+        cv2.fillConvexPoly(
+            canvas, np.round(frame).astype(np.int32), (shade, shade, shade), cv2.LINE_AA
+        )
     a = warped[..., 3:].astype(np.float32) / 255.0
     img = (warped[..., :3] * a + canvas * (1.0 - a)).astype(np.uint8)
     if degrade:

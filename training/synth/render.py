@@ -13,7 +13,36 @@ import numpy as np
 from . import fonts
 from .layouts import STYLE_SPECS, Colour, StyleSpec
 
-_SEP_WIDTH = {" ": 0.42, "-": 0.5, "*": 0.85}  # separator widths in units of char height
+_EU_CODES = (
+    "A",
+    "BG",
+    "S",
+    "LV",
+    "LT",
+    "CZ",
+    "SK",
+    "P",
+    "RO",
+    "HR",
+    "SLO",
+    "DK",
+    "IRL",
+    "L",
+    "EST",
+    "H",
+    "GR",
+    "CY",
+    "M",
+)
+_STICKERS = (
+    (40, 200, 250),
+    (60, 60, 220),
+    (200, 120, 40),
+    (60, 180, 60),
+    (220, 220, 220),
+    (180, 60, 180),
+)
+_SEP_WIDTH = {" ": 0.42, "-": 0.5, "*": 0.85, ".": 0.32}  # separator widths in units of char height
 
 
 def _rounded_mask(w: int, h: int, r: int, inset: int = 0) -> np.ndarray:
@@ -115,7 +144,41 @@ def _decorate(
 ) -> None:
     H, W = img.shape[:2]
     if name.startswith("eu_band:"):
-        _eu_band(img, name.split(":", 1)[1], rng)
+        code = name.split(":", 1)[1]
+        if code == "*":
+            code = _EU_CODES[int(rng.integers(len(_EU_CODES)))]
+        _eu_band(img, code, rng)
+    elif name == "us_picture":
+        if rng.random() < 0.45:  # pictorial plates: soft scenery behind the characters
+            for _ in range(int(rng.integers(1, 4))):
+                col = np.asarray(rng.uniform(60, 255, 3), np.float32)
+                cx, cy = rng.uniform(0, W), rng.uniform(0.3, 1.2) * H
+                ax, ay = rng.uniform(0.15, 0.6) * W, rng.uniform(0.2, 0.6) * H
+                m = np.zeros((H, W), np.uint8)
+                cv2.ellipse(m, (round(cx), round(cy)), (round(ax), round(ay)), 0, 0, 360, 255, -1)
+                k = max(3, (H // 4) | 1)
+                a = cv2.GaussianBlur(m, (k, k), 0).astype(np.float32)[..., None] / 255.0
+                a *= np.float32(rng.uniform(0.25, 0.6))
+                img *= 1.0 - a
+                img += a * col
+    elif name == "us_stickers":
+        for corner in range(2):
+            if rng.random() < 0.45:
+                sw, sh = max(2, round(H * rng.uniform(0.18, 0.3))), max(2, round(H * 0.14))
+                x = round(W * 0.03) if corner == 0 else W - round(W * 0.03) - sw
+                y = round(H * rng.uniform(0.03, 0.08))
+                col = _STICKERS[int(rng.integers(len(_STICKERS)))]
+                cv2.rectangle(img, (x, y), (x + sw, y + sh), col, -1)
+                _draw_centered_text(
+                    img,
+                    f"{int(rng.integers(0, 100)):02d}",
+                    "DejaVuSans-Bold.ttf",
+                    x + sw / 2,
+                    y + sh / 2,
+                    max(2, round(sh * 0.7)),
+                    sw,
+                    (30, 30, 30),
+                )
     elif name == "right_band":
         _eu_band(img, "", rng, right=True)
         bw = round(H * 0.39)
@@ -308,6 +371,16 @@ def _draw_row(
                 img,
                 (round(x + w * 0.22), round(yc - t / 2)),
                 (round(x + w * 0.78), round(yc + t / 2)),
+                colour,
+                -1,
+            )
+        elif c == ".":
+            t = max(1, round(ch * 0.1))
+            cx = round(x + w / 2)
+            cv2.rectangle(
+                img,
+                (cx - t // 2, round(yc - t / 2)),
+                (cx + (t - 1) // 2 + t % 2, round(yc + t / 2)),
                 colour,
                 -1,
             )
