@@ -28,12 +28,10 @@ def unfold_two_line(crop: np.ndarray, max_aspect: float) -> np.ndarray:
     if h == 0 or w / h >= max_aspect:
         return crop
     # A little overlap so characters straddling the middle are not cut in both halves.
-    mid, overlap = h // 2, max(1, h // 20)
-    top = crop[: mid + overlap]
-    bottom = crop[mid - overlap : mid - overlap + top.shape[0]]
-    if bottom.shape[0] != top.shape[0]:  # odd heights
-        bottom = cv2.resize(bottom, (w, top.shape[0]))
-    return np.concatenate([top, bottom], axis=1)
+    half = h // 2 + max(1, h // 20)
+    # Both halves are `half` rows: the top from row 0, the bottom ending on the last row, so
+    # odd heights lose nothing.
+    return np.concatenate([crop[:half], crop[h - half :]], axis=1)
 
 
 def prepare_plate(crop_bgr: np.ndarray, spec: ReaderInput) -> np.ndarray:

@@ -45,8 +45,9 @@ on it:
 from __future__ import annotations
 
 import math
+import re
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -147,6 +148,18 @@ class ConsensusConfig:
     min_char_confidence: float = 1e-3  # floor so a 0-confidence read still counts once
 
 
+_CLEAN = re.compile(r"[A-Z0-9]*")
+
+
+@dataclass
+class _Group:
+    text: str
+    csum: list[float]  # per position: summed confidence
+    log_miss: list[float]  # per position: sum of log(1 - confidence)
+    n: int = 0
+    weight: float = 0.0  # summed mean confidences of its reads
+
+
 def consensus(
     reads: Sequence[PlateRead],
     formats: PlateFormats | None = None,
@@ -155,61 +168,69 @@ def consensus(
     """Vote one plate out of a track's reads (see the module docstring); None if no non-empty
     read."""
     cfg = config or ConsensusConfig()
-    items: list[tuple[str, tuple[float, ...]]] = []
+    floor = cfg.min_char_confidence
+    # Reads are aggregated per distinct text (a long track has hundreds of reads but a handful
+    # of texts): count, weight, per-position confidence sum and sum of log(1 - confidence).
+    groups: dict[str, _Group] = {}
     for r in reads:
-        # normalise like edge.plate_format (upper case, A-Z0-9 only) keeping confidences aligned
-        kept = [(ch.upper(), c) for ch, c in zip(r.text, r.char_confidences, strict=True)]
-        kept = [(ch, c) for ch, c in kept if ch in LETTERS or ch in DIGITS]
-        if kept:
-            text = "".join(ch for ch, _ in kept)
-            items.append((text, tuple(max(cfg.min_char_confidence, float(c)) for _, c in kept)))
-    if not items:
+        if _CLEAN.fullmatch(r.text):
+            text, confs = r.text, r.char_confidences
+        else:  # normalise like edge.plate_format, keeping confidences aligned
+            kept = [
+                (ch.upper(), c)
+                for ch, c in zip(r.text, r.char_confidences, strict=True)
+                if ch.upper() in LETTERS or ch.upper() in DIGITS
+            ]
+            text, confs = "".join(ch for ch, _ in kept), tuple(c for _, c in kept)
+        if not text:
+            continue
+        confs = tuple(max(floor, float(c)) for c in confs)
+        g = groups.get(text)
+        if g is None:
+            groups[text] = g = _Group(text, [0.0] * len(text), [0.0] * len(text))
+        g.n += 1
+        g.weight += sum(confs) / len(confs)
+        for i, c in enumerate(confs):
+            g.csum[i] += c
+            g.log_miss[i] += math.log(max(1e-12, 1.0 - c))
+    if not groups:
         return None
 
-    weights = [sum(c) / len(c) for _, c in items]
-    total_w = sum(weights)
-    by_text: dict[str, float] = {}
-    count: Counter[str] = Counter()
-    for (text, _), w in zip(items, weights, strict=True):
-        by_text[text] = by_text.get(text, 0.0) + w
-        count[text] += 1
-    heaviest = max(by_text, key=lambda t: (by_text[t], t))
+    total_w = sum(g.weight for g in groups.values())
+    heaviest = max(groups.values(), key=lambda g: (g.weight, g.text)).text
 
-    def modal_length(idx: list[int]) -> int:
+    def vote(members: list[_Group]) -> tuple[list[_Group], str, list[float]]:
+        """Modal length (confidence-weighted), then a position-wise vote of that length."""
         len_w: dict[int, float] = {}
-        for i in idx:
-            n = len(items[i][0])
-            len_w[n] = len_w.get(n, 0.0) + weights[i]
-        return max(len_w, key=lambda n: (len_w[n], n == len(heaviest), n))
-
-    def vote(idx: list[int]) -> tuple[list[int], str, list[float]]:
-        """Position-wise vote of the reads in idx that have the modal length."""
-        length = modal_length(idx)
-        voters = [i for i in idx if len(items[i][0]) == length]
+        for g in members:
+            len_w[len(g.text)] = len_w.get(len(g.text), 0.0) + g.weight
+        length = max(len_w, key=lambda n: (len_w[n], n == len(heaviest), n))
+        voters = [g for g in members if len(g.text) == length]
         ref = heaviest if len(heaviest) == length else ""
         chars: list[str] = []
         conf: list[float] = []
         for pos in range(length):
             score: dict[str, float] = {}
-            for i in voters:
-                ch = items[i][0][pos]
-                score[ch] = score.get(ch, 0.0) + items[i][1][pos]
+            log_miss: dict[str, float] = {}
+            for g in voters:
+                ch = g.text[pos]
+                score[ch] = score.get(ch, 0.0) + g.csum[pos]
+                log_miss[ch] = log_miss.get(ch, 0.0) + g.log_miss[pos]
             # ties: the heaviest text's character, so a vote of two equal reads is one of them
             best = max(score, key=lambda ch: (score[ch], ref != "" and ch == ref[pos], ch))
             share = score[best] / sum(score.values())
-            miss = math.prod(1.0 - items[i][1][pos] for i in voters if items[i][0][pos] == best)
             chars.append(best)
-            conf.append(share * (1.0 - miss))
+            conf.append(share * (1.0 - math.exp(log_miss[best])))
         return voters, "".join(chars), conf
 
     def close(a: str, b: str) -> bool:
         return levenshtein(a, b) <= 1 or similarity(a, b) >= cfg.cluster_similarity
 
     # round 1: a centroid from every read; round 2: only reads close to it (outliers out)
-    _, centroid, _ = vote(list(range(len(items))))
-    members = [i for i, (text, _) in enumerate(items) if close(centroid, text)]
+    _, centroid, _ = vote(list(groups.values()))
+    members = [g for g in groups.values() if close(centroid, g.text)]
     if not members:  # reads too diverse for a centroid: fall back to the heaviest text
-        members = [i for i, (text, _) in enumerate(items) if text == heaviest]
+        members = [groups[heaviest]]
     voters, raw, char_conf = vote(members)
 
     text, fmt, repaired = raw, None, False
@@ -218,16 +239,16 @@ def consensus(
         if fixed is not None:
             text, fmt = fixed
             repaired = text != raw
-    candidates = sorted(by_text, key=lambda t: (-by_text[t], -count[t], t))[: cfg.top_k]
+    ranked = sorted(groups.values(), key=lambda g: (-g.weight, -g.n, g.text))[: cfg.top_k]
     return Consensus(
         text=text,
         confidence=min(char_conf),
         char_confidences=tuple(round(c, 6) for c in char_conf),
-        candidates=tuple(Candidate(t, count[t], round(by_text[t], 6)) for t in candidates),
+        candidates=tuple(Candidate(g.text, g.n, round(g.weight, 6)) for g in ranked),
         format=fmt,
-        n_reads=len(items),
-        n_voting=len(voters),
-        agreement=sum(weights[i] for i in voters) / total_w,
+        n_reads=sum(g.n for g in groups.values()),
+        n_voting=sum(g.n for g in voters),
+        agreement=sum(g.weight for g in voters) / total_w,
         raw_text=raw,
         repaired=repaired,
     )

@@ -373,7 +373,7 @@ def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
 
     VEH, PLATE = 0, 1
     rng = random.Random(7)
-    cars = {"ABC1D23": (100.0, 400.0, 6.0), "XYZ9876": (1700.0, 520.0, -5.0)}  # boxes overlap
+    cars = {"ABC1D23": (100.0, 400.0, 8.0), "XYZ9876": (1700.0, 520.0, -5.0)}  # boxes overlap
     tracker = MultiClassTracker([VEH, PLATE])
     linker = PlateVehicleLinker()
     v = voter(provisional_min_reads=3, reappear_window_s=5.0)
