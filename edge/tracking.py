@@ -118,28 +118,38 @@ class KalmanXYAH:
         return mean, np.diag(np.square(std))
 
     def predict(
-        self, mean: np.ndarray, cov: np.ndarray, dt: float
+        self, means: np.ndarray, covs: np.ndarray, dt: float
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Batched: means (N, 8), covs (N, 8, 8), all advanced by ``dt`` frames."""
         f = np.eye(8)
         f[:4, 4:] = np.eye(4) * dt
-        h = mean[3]
-        q = np.square(
-            [self.std_pos * h, self.std_pos * h, 1e-2, self.std_pos * h,
-             self.std_vel * h, self.std_vel * h, 1e-5, self.std_vel * h]
-        )  # fmt: skip
+        h = means[:, 3:4]
+        std = np.array(
+            [self.std_pos] * 2 + [0.0, self.std_pos] + [self.std_vel] * 2 + [0.0, self.std_vel]
+        )
+        fixed = np.array([0, 0, 1e-2, 0, 0, 0, 1e-5, 0])
+        q = np.square(std * h + fixed)
+        covs = f @ covs @ f.T
         # process noise grows with the gap: a random walk over dt frames
-        return f @ mean, f @ cov @ f.T + np.diag(q) * dt
+        idx = np.arange(8)
+        covs[:, idx, idx] += q * dt
+        return means @ f.T, covs
 
     def update(
-        self, mean: np.ndarray, cov: np.ndarray, z: np.ndarray
+        self, means: np.ndarray, covs: np.ndarray, zs: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        h = mean[3]
-        r = np.diag(np.square([self.std_pos * h, self.std_pos * h, 1e-1, self.std_pos * h]))
-        proj_cov = cov[:4, :4] + r
-        gain = np.linalg.solve(proj_cov, cov[:4, :]).T  # (8,4) = cov[:, :4] @ inv(proj_cov)
-        mean = mean + gain @ (z - mean[:4])
-        cov = cov - gain @ proj_cov @ gain.T
-        return mean, cov
+        """Batched: fold measurements zs (N, 4) into means (N, 8), covs (N, 8, 8)."""
+        h = means[:, 3:4]
+        r = np.square(
+            np.array([self.std_pos, self.std_pos, 0.0, self.std_pos]) * h + [0, 0, 0.1, 0]
+        )
+        proj = covs[:, :4, :4].copy()
+        idx = np.arange(4)
+        proj[:, idx, idx] += r
+        gain = np.linalg.solve(proj, covs[:, :4, :]).transpose(0, 2, 1)  # (N,8,4)
+        means = means + (gain @ (zs - means[:, :4])[:, :, None])[:, :, 0]
+        covs = covs - gain @ proj @ gain.transpose(0, 2, 1)
+        return means, covs
 
 
 # --------------------------------------------------------------------------- assignment
@@ -197,10 +207,44 @@ def linear_assignment(cost: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _match(sim: np.ndarray, min_sim: float) -> list[tuple[int, int]]:
-    """Maximise total similarity, then keep pairs at or above ``min_sim``."""
-    if sim.size == 0:
+    """Most pairs with ``sim >= min_sim``, then the highest total similarity among them.
+
+    Solved per connected component of the valid pairs: most components are a single track and
+    a single detection, which needs no Hungarian at all.
+    """
+    valid = sim >= min_sim
+    if not valid.any():
         return []
-    return [(r, c) for r, c in linear_assignment(-sim) if sim[r, c] >= min_sim]
+    n, m = sim.shape
+    parent = list(range(n + m))  # union-find over rows 0..n-1 and columns n..n+m-1
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    rows, cols = np.nonzero(valid)
+    for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+        parent[find(r)] = find(n + c)
+    comps: dict[int, tuple[list[int], list[int]]] = {}
+    for r in sorted(set(rows.tolist())):
+        comps.setdefault(find(r), ([], []))[0].append(r)
+    for c in sorted(set(cols.tolist())):
+        comps.setdefault(find(n + c), ([], []))[1].append(c)
+    pairs: list[tuple[int, int]] = []
+    for rs, cs in comps.values():
+        if len(rs) == 1 and len(cs) == 1:
+            pairs.append((rs[0], cs[0]))
+            continue
+        if len(rs) == 1 or len(cs) == 1:
+            sub = sim[np.ix_(rs, cs)]
+            k = int(np.argmax(sub))
+            pairs.append((rs[k // len(cs)], cs[k % len(cs)]))
+            continue
+        sub = np.where(valid[np.ix_(rs, cs)], sim[np.ix_(rs, cs)], -1e6)  # invalid: last resort
+        pairs += [(rs[i], cs[j]) for i, j in linear_assignment(-sub) if valid[rs[i], cs[j]]]
+    return sorted(pairs)
 
 
 def _buffered(boxes: np.ndarray, b: float) -> np.ndarray:
@@ -300,10 +344,16 @@ class Tracker:
         self._frame = frame_index
         self.last_removed = []
 
-        for t in self._tracks:
-            t.mean, t.cov = self._kf.predict(t.mean, t.cov, dt)
-            t.frame = frame_index
-            t.det_index = -1
+        if self._tracks:
+            means, covs = self._kf.predict(
+                np.stack([t.mean for t in self._tracks]),
+                np.stack([t.cov for t in self._tracks]),
+                dt,
+            )
+            for t, mean, cov in zip(self._tracks, means, covs, strict=True):
+                t.mean, t.cov = mean, cov
+                t.frame = frame_index
+                t.det_index = -1
         ok = (
             np.isfinite(boxes).all(axis=1)
             & (boxes[:, 2] > boxes[:, 0])
@@ -335,9 +385,17 @@ class Tracker:
             for r, c in _match(sim, 1e-9):
                 matched[rest[r]] = left_high[c]
 
+        if matched:
+            pos = list(matched)
+            means, covs = self._kf.update(
+                np.stack([tracks[i].mean for i in pos]),
+                np.stack([tracks[i].cov for i in pos]),
+                np.stack([xyxy_to_xyah(boxes[matched[i]]) for i in pos]),
+            )
+            for i, mean, cov in zip(pos, means, covs, strict=True):
+                tracks[i].mean, tracks[i].cov = mean, cov
         for i, d in matched.items():
             t = tracks[i]
-            t.mean, t.cov = self._kf.update(t.mean, t.cov, xyxy_to_xyah(boxes[d]))
             t.score = float(scores[d])
             t.hits += 1
             t.last_frame = frame_index

@@ -160,6 +160,49 @@ class _Group:
     weight: float = 0.0  # summed mean confidences of its reads
 
 
+class ReadTally:
+    """Reads aggregated per distinct text, updated incrementally (a long track has hundreds of
+    reads but a handful of texts): count, weight, per-position confidence sum and sum of
+    log(1 - confidence). Texts are normalised like ``edge.plate_format`` (upper case, A-Z0-9)."""
+
+    def __init__(self, min_char_confidence: float = 1e-3) -> None:
+        self.floor = min_char_confidence
+        self.groups: dict[str, _Group] = {}
+
+    def _norm(self, r: PlateRead) -> tuple[str, tuple[float, ...]]:
+        if _CLEAN.fullmatch(r.text):
+            text, confs = r.text, r.char_confidences
+        else:  # keep confidences aligned with the characters that survive
+            kept = [
+                (ch.upper(), c)
+                for ch, c in zip(r.text, r.char_confidences, strict=True)
+                if ch.upper() in LETTERS or ch.upper() in DIGITS
+            ]
+            text, confs = "".join(ch for ch, _ in kept), tuple(c for _, c in kept)
+        return text, tuple(max(self.floor, float(c)) for c in confs)
+
+    def add(self, r: PlateRead, sign: int = 1) -> None:
+        text, confs = self._norm(r)
+        if not text:
+            return
+        g = self.groups.get(text)
+        if g is None:
+            if sign < 0:
+                return
+            self.groups[text] = g = _Group(text, [0.0] * len(text), [0.0] * len(text))
+        g.n += sign
+        if g.n <= 0:
+            del self.groups[text]
+            return
+        g.weight += sign * sum(confs) / len(confs)
+        for i, c in enumerate(confs):
+            g.csum[i] += sign * c
+            g.log_miss[i] += sign * math.log(max(1e-12, 1.0 - c))
+
+    def remove(self, r: PlateRead) -> None:
+        self.add(r, -1)
+
+
 def consensus(
     reads: Sequence[PlateRead],
     formats: PlateFormats | None = None,
@@ -168,31 +211,18 @@ def consensus(
     """Vote one plate out of a track's reads (see the module docstring); None if no non-empty
     read."""
     cfg = config or ConsensusConfig()
-    floor = cfg.min_char_confidence
-    # Reads are aggregated per distinct text (a long track has hundreds of reads but a handful
-    # of texts): count, weight, per-position confidence sum and sum of log(1 - confidence).
-    groups: dict[str, _Group] = {}
+    tally = ReadTally(cfg.min_char_confidence)
     for r in reads:
-        if _CLEAN.fullmatch(r.text):
-            text, confs = r.text, r.char_confidences
-        else:  # normalise like edge.plate_format, keeping confidences aligned
-            kept = [
-                (ch.upper(), c)
-                for ch, c in zip(r.text, r.char_confidences, strict=True)
-                if ch.upper() in LETTERS or ch.upper() in DIGITS
-            ]
-            text, confs = "".join(ch for ch, _ in kept), tuple(c for _, c in kept)
-        if not text:
-            continue
-        confs = tuple(max(floor, float(c)) for c in confs)
-        g = groups.get(text)
-        if g is None:
-            groups[text] = g = _Group(text, [0.0] * len(text), [0.0] * len(text))
-        g.n += 1
-        g.weight += sum(confs) / len(confs)
-        for i, c in enumerate(confs):
-            g.csum[i] += c
-            g.log_miss[i] += math.log(max(1e-12, 1.0 - c))
+        tally.add(r)
+    return consensus_of(tally, formats, cfg)
+
+
+def consensus_of(
+    tally: ReadTally, formats: PlateFormats | None = None, config: ConsensusConfig | None = None
+) -> Consensus | None:
+    """``consensus`` of an already aggregated tally."""
+    cfg = config or ConsensusConfig()
+    groups = tally.groups
     if not groups:
         return None
 
@@ -335,14 +365,22 @@ class _TrackVotes:
 
 
 class TrackVote:
-    """The reads of one track: bounded history, first/latest/best read."""
+    """The reads of one track: bounded history (with its running tally), first/latest/best."""
 
-    def __init__(self, first: PlateRead, max_reads: int) -> None:
+    def __init__(
+        self, first: PlateRead, max_reads: int, config: ConsensusConfig | None = None
+    ) -> None:
+        self.config = config or ConsensusConfig()
+        self._tally = ReadTally(self.config.min_char_confidence)
+        self._tally.add(first)
         self._v = _TrackVotes(deque([first], maxlen=max_reads), first, first, first)
 
     def add(self, read: PlateRead) -> None:
         v = self._v
+        if len(v.reads) == v.reads.maxlen:
+            self._tally.remove(v.reads[0])  # about to fall out of the bounded history
         v.reads.append(read)
+        self._tally.add(read)
         v.n_total += 1
         v.last = read
         if read.quality >= v.best.quality:  # ties: the later read (the vehicle is closer)
@@ -356,10 +394,8 @@ class TrackVote:
     def best(self) -> PlateRead:
         return self._v.best
 
-    def consensus(
-        self, formats: PlateFormats | None, config: ConsensusConfig | None = None
-    ) -> Consensus | None:
-        return consensus(self._v.reads, formats, config)
+    def consensus(self, formats: PlateFormats | None = None) -> Consensus | None:
+        return consensus_of(self._tally, formats, self.config)
 
 
 class _Seen(NamedTuple):
@@ -393,7 +429,7 @@ class PlateVoter:
     def current(self, track_id: Hashable) -> Consensus | None:
         """The track's consensus now (for overlays); None for unknown tracks."""
         tv = self._tracks.get(track_id)
-        return tv.consensus(self.formats, self.config.consensus) if tv else None
+        return tv.consensus(self.formats) if tv else None
 
     def add(self, track_id: Hashable, read: PlateRead) -> PlateDecision | None:
         """Add one read; returns a PROVISIONAL (or an early FINAL for a never-ending track) when
@@ -403,7 +439,7 @@ class PlateVoter:
             return None
         tv = self._tracks.get(track_id)
         if tv is None:
-            self._tracks[track_id] = tv = TrackVote(read, cfg.max_reads_per_track)
+            self._tracks[track_id] = tv = TrackVote(read, cfg.max_reads_per_track, cfg.consensus)
         else:
             if read.timestamp < tv._v.last.timestamp:
                 raise ValueError(
@@ -417,7 +453,7 @@ class PlateVoter:
             self._touch(v.final.event_id, read.timestamp)
             return None
 
-        cons = tv.consensus(self.formats, cfg.consensus)
+        cons = tv.consensus(self.formats)
         if cons is None:
             return None
         final_ok = self._passes(cons, final=True)
@@ -456,7 +492,7 @@ class PlateVoter:
         tv = self._tracks.pop(track_id, None)
         if tv is None or tv._v.final is not None:
             return None
-        cons = tv.consensus(self.formats, self.config.consensus)
+        cons = tv.consensus(self.formats)
         if cons is None:
             return None
         if not self._passes(cons, final=True) and tv._v.provisional_id is None:

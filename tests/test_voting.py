@@ -419,3 +419,29 @@ def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
     assert sorted(d.plate for d in finals) == sorted(cars)
     provisional = [d for d in decisions if d.type == DecisionType.PROVISIONAL]
     assert sorted(d.plate for d in provisional if d.duplicate_of is None) == sorted(cars)
+
+
+def test_bounded_history_tally_matches_a_fresh_vote() -> None:
+    from edge.voting import TrackVote
+
+    rng = random.Random(3)
+    first = read("ABC1234", 0.9, 0)
+    tv = TrackVote(first, max_reads=20)
+    history = [first]
+    for f in range(1, 120):
+        text = rng.choice(["ABC1234", "ABC1284", "A8C1234", "ABC123", "abc-1234"])
+        r = read(text, [rng.uniform(0.3, 1.0) for _ in text], f)
+        tv.add(r)
+        history = (history + [r])[-20:]
+        assert tv.consensus() == consensus(history), f
+    assert tv.consensus().n_reads == 20 and len(tv.reads) == 20
+
+
+def test_old_reads_fall_out_of_a_long_track() -> None:
+    v = voter(max_reads_per_track=5, max_track_duration_s=None)
+    for f in range(5):
+        v.add(1, read("ABC1234", 0.9, f))
+    for f in range(5, 10):
+        v.add(1, read("XYZ9876", 0.9, f))
+    c = v.current(1)
+    assert c.text == "XYZ9876" and c.n_reads == 5
