@@ -163,6 +163,29 @@ class Candidate(BaseModel):
     )
 
 
+class WatchlistHit(BaseModel):
+    """The watchlist entry a plate matched (see edge.watchlist); closest entry over all lists."""
+
+    model_config = ConfigDict(extra="forbid", title="WatchlistHit")
+
+    name: str = Field(min_length=1, title="Watchlist", description="Name of the matched list.")
+    kind: Literal["allow", "deny"] = Field(
+        title="Kind", description="'allow' (e.g. open a gate) or 'deny' (raise an alert)."
+    )
+    entry: str = Field(
+        min_length=1,
+        title="Entry",
+        description="The list entry that matched, as configured ('re:' prefix for regexes).",
+    )
+    distance: NonNegInt = Field(
+        title="Distance",
+        description="Edit distance between the plate and a literal entry (0 for regexes).",
+    )
+    description: str | None = Field(
+        default=None, title="Description", description="The entry's description, or null."
+    )
+
+
 class PlateEvent(_Message):
     """A plate read for one vehicle track, published on ``<prefix>/<camera>/events``.
 
@@ -267,6 +290,24 @@ class PlateEvent(_Message):
         description="Direction of travel when the camera has a direction line configured; "
         "null when not configured.",
     )
+    zones: list[str] = Field(
+        default_factory=list,
+        title="Zones",
+        description="Names of the camera's zones the vehicle passed, in order of first visit; "
+        "empty when the camera has no zones.",
+    )
+    watchlist: WatchlistHit | None = Field(
+        default=None,
+        title="Watchlist match",
+        description="The watchlist entry the plate matched (list name, kind, entry, distance), "
+        "or null when it is on no list.",
+    )
+    plate_hashed: bool = Field(
+        default=False,
+        title="Plate hashed",
+        description="True when privacy mode replaced 'plate' by its keyed hash (16 hex chars; "
+        "then char_confidences and candidates are empty and no crop is sent).",
+    )
     crop_jpeg_b64: str | None = Field(
         default=None,
         title="Plate crop",
@@ -275,7 +316,7 @@ class PlateEvent(_Message):
 
     @model_validator(mode="after")
     def _consistent(self) -> PlateEvent:
-        if len(self.char_confidences) != len(self.plate):
+        if not self.plate_hashed and len(self.char_confidences) != len(self.plate):
             raise ValueError(
                 f"char_confidences has {len(self.char_confidences)} values for plate "
                 f"{self.plate!r} of {len(self.plate)} characters"

@@ -272,13 +272,13 @@ def consensus_of(
     ranked = sorted(groups.values(), key=lambda g: (-g.weight, -g.n, g.text))[: cfg.top_k]
     return Consensus(
         text=text,
-        confidence=min(char_conf),
+        confidence=round(min(char_conf), 6),
         char_confidences=tuple(round(c, 6) for c in char_conf),
         candidates=tuple(Candidate(g.text, g.n, round(g.weight, 6)) for g in ranked),
         format=fmt,
         n_reads=sum(g.n for g in groups.values()),
         n_voting=sum(g.n for g in voters),
-        agreement=sum(g.weight for g in voters) / total_w,
+        agreement=round(sum(g.weight for g in voters) / total_w, 6),
         raw_text=raw,
         repaired=repaired,
     )

@@ -24,7 +24,9 @@ def _checkpoint() -> Path:
     import os
 
     return Path(
-        os.environ.get("PLATEWATCH_COCO_CHECKPOINT", str(REPO.parent / "shared/models/yolov5n-coco.pt"))
+        os.environ.get(
+            "PLATEWATCH_COCO_CHECKPOINT", str(REPO.parent / "shared/models/yolov5n-coco.pt")
+        )
     )
 
 
@@ -54,18 +56,19 @@ def test_unpickler_recovers_full_state_dict(coco_state):
 def test_weight_transfer_into_ultralytics_yolov5n(coco_state):
     pytest.importorskip("ultralytics")
     import torch
+    from ultralytics.nn.tasks import DetectionModel
 
     from training.detector import offline  # noqa: F401
     from training.detector.checkpoint import transfer_weights
-    from ultralytics.nn.tasks import DetectionModel
 
     model = DetectionModel("yolov5n.yaml", nc=2, verbose=False)
     n, untouched = transfer_weights(model, coco_state)
     # Backbone + neck (layers 0-23) transfer in full; the anchor-free head does not.
     assert n == 342
     assert all(k.startswith("model.24.") for k in untouched)
-    assert torch.equal(model.state_dict()["model.9.cv2.conv.weight"],
-                       coco_state["model.9.cv2.conv.weight"])
+    assert torch.equal(
+        model.state_dict()["model.9.cv2.conv.weight"], coco_state["model.9.cv2.conv.weight"]
+    )
 
 
 @needs_checkpoint

@@ -21,11 +21,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.detector import offline  # noqa: F401  (sets offline env before anything else)
-
 import cv2
 import numpy as np
 
+from training.detector import offline  # noqa: F401  (sets offline env before anything else)
 from training.records import PLATE, VEHICLE, Box, ImageRecord
 
 CLASS_IDS = {VEHICLE: 0, PLATE: 1}
@@ -68,7 +67,13 @@ def _load_one(image: Path) -> ImageRecord | None:
                 raise ValueError(f"{txt}:{ln}: expected 5 fields, got {len(parts)}")
             cx, cy, bw, bh = (float(p) for p in parts[1:])
             boxes.append(
-                Box(PLATE, (cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
+                Box(
+                    PLATE,
+                    (cx - bw / 2) * w,
+                    (cy - bh / 2) * h,
+                    (cx + bw / 2) * w,
+                    (cy + bh / 2) * h,
+                )
             )
         fmt = "yolo"
     elif js.exists():
@@ -126,7 +131,9 @@ def teacher_vehicles(images: Sequence[Path], cache_file: Path, checkpoint: Path)
         teacher = VehicleTeacher(checkpoint, conf_threshold=0.3)
         for n, p in enumerate(todo):
             im = cv2.imread(str(p))
-            cache[str(p)] = [list(d.box) + [d.score] for d in teacher.detect(im)] if im is not None else []
+            cache[str(p)] = (
+                [list(d.box) + [d.score] for d in teacher.detect(im)] if im is not None else []
+            )
             if n % 100 == 99:
                 print(f"[teacher] {n + 1}/{len(todo)}", flush=True)
                 cache_file.write_text(json.dumps(cache))
@@ -190,8 +197,10 @@ def paste_plate(
 
 
 def _boxes_from_teacher(dets: list, scale: float = 1.0, dx: float = 0, dy: float = 0) -> list[Box]:
-    return [Box(VEHICLE, d[0] * scale + dx, d[1] * scale + dy, d[2] * scale + dx, d[3] * scale + dy)
-            for d in dets]
+    return [
+        Box(VEHICLE, d[0] * scale + dx, d[1] * scale + dy, d[2] * scale + dx, d[3] * scale + dy)
+        for d in dets
+    ]
 
 
 def _load_bg(path: Path, max_side: int = 800) -> np.ndarray:
@@ -243,7 +252,9 @@ def compose_scene(
     ch, cw = car.shape[:2]
     dx, dy = rng.randint(0, w - cw), rng.randint(0, h - ch)
     scene[dy : dy + ch, dx : dx + cw] = car
-    boxes = [Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes]
+    boxes = [
+        Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes
+    ]
     boxes += _boxes_from_teacher(rec_vehicles, s, dx, dy)
     # Background vehicles stay labelled unless the pasted photo hides most of them.
     for v in _boxes_from_teacher(bg_vehicles, bg_scale):
@@ -264,12 +275,20 @@ def yolo_lines(boxes: Sequence[Box], width: int, height: int) -> list[str]:
         if b.width < 2 or b.height < 2:
             continue
         cx, cy = (b.x1 + b.x2) / 2 / width, (b.y1 + b.y2) / 2 / height
-        lines.append(f"{CLASS_IDS[b.label]} {cx:.6f} {cy:.6f} {b.width / width:.6f} {b.height / height:.6f}")
+        lines.append(
+            f"{CLASS_IDS[b.label]} {cx:.6f} {cy:.6f} {b.width / width:.6f} {b.height / height:.6f}"
+        )
     return lines
 
 
-def _write(out: Path, split: str, name: str, image: np.ndarray | Path, boxes: list[Box],
-           size: tuple[int, int] | None = None) -> None:
+def _write(
+    out: Path,
+    split: str,
+    name: str,
+    image: np.ndarray | Path,
+    boxes: list[Box],
+    size: tuple[int, int] | None = None,
+) -> None:
     img_dir, lbl_dir = out / "images" / split, out / "labels" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     lbl_dir.mkdir(parents=True, exist_ok=True)
@@ -284,17 +303,29 @@ def _write(out: Path, split: str, name: str, image: np.ndarray | Path, boxes: li
     (lbl_dir / f"{name}.txt").write_text("\n".join(yolo_lines(boxes, w, h)) + "\n")
 
 
-def build(out: Path, data: Path, checkpoint: Path, seed: int = 0, n_paste: int = 700,
-          n_scene: int = 500, n_neg: int = 150, n_synth: int = 300) -> Path:
+def build(
+    out: Path,
+    data: Path,
+    checkpoint: Path,
+    seed: int = 0,
+    n_paste: int = 700,
+    n_scene: int = 500,
+    n_neg: int = 150,
+    n_synth: int = 300,
+) -> Path:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     records = load_plate_folder(data / "car-plates-mixed")
     backgrounds = sorted((data / "backgrounds").glob("*.jpg"))
     crops = plate_crop_pool(data)
-    print(f"[build_data] {len(records)} labelled photos, {len(backgrounds)} backgrounds, "
-          f"{len(crops)} plate crops", flush=True)
-    cache = teacher_vehicles([r.image for r in records] + backgrounds,
-                             out.parent / "teacher_cache.json", checkpoint)
+    print(
+        f"[build_data] {len(records)} labelled photos, {len(backgrounds)} backgrounds, "
+        f"{len(crops)} plate crops",
+        flush=True,
+    )
+    cache = teacher_vehicles(
+        [r.image for r in records] + backgrounds, out.parent / "teacher_cache.json", checkpoint
+    )
 
     rng.shuffle(records)
     n_val = max(20, len(records) // 12)
@@ -308,7 +339,9 @@ def build(out: Path, data: Path, checkpoint: Path, seed: int = 0, n_paste: int =
     for i in range(n_scene):
         rec = rng.choice(train_recs)
         bg = rng.choice(backgrounds)
-        scene, boxes = compose_scene(rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng)
+        scene, boxes = compose_scene(
+            rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng
+        )
         split = "val" if i % 25 == 0 else "train"
         _write(out, split, f"scene_{i:04d}", scene, boxes)
     for i in range(n_paste):
@@ -319,9 +352,15 @@ def build(out: Path, data: Path, checkpoint: Path, seed: int = 0, n_paste: int =
     for i in range(n_neg):
         bg = backgrounds[-(i + 1)]
         im = cv2.imread(str(bg))
-        _write(out, "train", f"neg_{i:04d}", bg, _boxes_from_teacher(cache.get(str(bg), [])),
-               (im.shape[1], im.shape[0]))
-    n_written = _add_team_synth(out, n_synth, rng)
+        _write(
+            out,
+            "train",
+            f"neg_{i:04d}",
+            bg,
+            _boxes_from_teacher(cache.get(str(bg), [])),
+            (im.shape[1], im.shape[0]),
+        )
+    n_written = _add_team_synth(out, n_synth, backgrounds, cache, rng)
     counts.update(scene=n_scene, paste=n_paste, neg=n_neg, team_synth=n_written)
     yaml_path = out / "data.yaml"
     yaml_path.write_text(
@@ -332,29 +371,50 @@ def build(out: Path, data: Path, checkpoint: Path, seed: int = 0, n_paste: int =
     return yaml_path
 
 
-def _add_team_synth(out: Path, n: int, rng: random.Random) -> int:
-    """Scenes from training.synth when its author has flagged it ready; skipped otherwise."""
+def _add_team_synth(
+    out: Path, n: int, backgrounds: Sequence[Path], cache: dict[str, list], rng: random.Random
+) -> int:
+    """Rendered synthetic plates from training.synth (a teammate's module, used once its author
+    flags it ready): half on the teacher's vehicles, half anywhere in a background."""
     if n <= 0 or not Path("/work/synth_ready.txt").exists():
         return 0
     try:
-        from training.synth import composite_scene  # type: ignore[attr-defined]
+        from training.synth import composite_on_vehicle, composite_scene
     except ImportError as exc:
         print(f"[build_data] training.synth not usable ({exc}); skipped")
         return 0
+    nrng = np.random.default_rng(rng.randrange(1 << 30))
     written = 0
     for i in range(n):
+        bg = rng.choice(list(backgrounds))
+        scene = _load_bg(bg)
+        scale = scene.shape[1] / cv2.imread(str(bg)).shape[1]
+        vehicles = _boxes_from_teacher(cache.get(str(bg), []), scale)
+        big = [v for v in vehicles if v.width >= 60]
         try:
-            image, rec_boxes = composite_scene(seed=rng.randrange(1 << 30))  # type: ignore[call-arg]
-        except Exception as exc:
-            print(f"[build_data] training.synth.composite_scene failed ({exc}); skipped")
-            return written
-        _write(out, "train", f"synth_{i:04d}", image, list(rec_boxes))
+            if big and i % 2 == 0:
+                image, plate = composite_on_vehicle(nrng, scene, rng.choice(big))
+                plates = [plate]
+            else:
+                image, plates = composite_scene(nrng, scene, rng.choice((1, 1, 2, 3)))
+        except ValueError as exc:  # e.g. a vehicle box too small for a plate: skip this one
+            print(f"[build_data] synth composite skipped ({exc})")
+            continue
+        _write(
+            out,
+            "train",
+            f"synth_{i:04d}",
+            image,
+            vehicles + [Box(PLATE, b.x1, b.y1, b.x2, b.y2, b.text) for b in plates],
+        )
         written += 1
     return written
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, default=offline.WORK_DIR / "dataset")
     ap.add_argument("--data", type=Path, default=offline.data_root())
     ap.add_argument("--checkpoint", type=Path, default=offline.DEFAULT_CHECKPOINT)
@@ -364,8 +424,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--n-neg", type=int, default=150)
     ap.add_argument("--n-synth", type=int, default=300)
     args = ap.parse_args(argv)
-    build(args.out, args.data, args.checkpoint, args.seed, args.n_paste, args.n_scene, args.n_neg,
-          args.n_synth)
+    build(
+        args.out,
+        args.data,
+        args.checkpoint,
+        args.seed,
+        args.n_paste,
+        args.n_scene,
+        args.n_neg,
+        args.n_synth,
+    )
 
 
 if __name__ == "__main__":

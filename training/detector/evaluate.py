@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from training.detector import offline
-
 import cv2
 import numpy as np
 
 from edge.vision import box_iou, decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
+from training.detector import offline
 
 PLATE_IOU = 0.4
 VEHICLE_IOU = 0.5
@@ -49,7 +48,11 @@ class Counts:
         return self.n_tp_pred / self.n_pred if self.n_pred else float("nan")
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "recall": round(self.recall, 4), "precision": round(self.precision, 4)}
+        return {
+            **asdict(self),
+            "recall": round(self.recall, 4),
+            "precision": round(self.precision, 4),
+        }
 
 
 def match(truth: np.ndarray, pred: np.ndarray, iou_threshold: float) -> tuple[int, int]:
@@ -106,12 +109,22 @@ def openalpr_truth(label: Path) -> tuple[str, np.ndarray]:
 
 
 def yolo_truth(label: Path, width: int, height: int) -> np.ndarray:
-    rows = [ln.split() for ln in label.read_text().splitlines() if ln.strip()] if label.exists() else []
+    rows = (
+        [ln.split() for ln in label.read_text().splitlines() if ln.strip()]
+        if label.exists()
+        else []
+    )
     out = []
     for r in rows:
         cx, cy, bw, bh = (float(v) for v in r[1:5])
-        out.append([(cx - bw / 2) * width, (cy - bh / 2) * height,
-                    (cx + bw / 2) * width, (cy + bh / 2) * height])
+        out.append(
+            [
+                (cx - bw / 2) * width,
+                (cy - bh / 2) * height,
+                (cx + bw / 2) * width,
+                (cy + bh / 2) * height,
+            ]
+        )
     return np.array(out, dtype=np.float32).reshape(-1, 4)
 
 
@@ -187,7 +200,8 @@ def run(model: Path, data: Path, with_teacher: bool = True) -> dict:
         rows[f"openalpr-dev/{region}"] = {k: v.as_dict() for k, v in d.items() if v.n_images}
     rows["openalpr-dev/all"] = {
         k: _total([d[k] for d in oa.values()]).as_dict()
-        for k in ("plate", "vehicle") if any(d[k].n_images for d in oa.values())
+        for k in ("plate", "vehicle")
+        if any(d[k].n_images for d in oa.values())
     }
     uc3m = data / "uc3m-lp-val"
     if uc3m.exists():
@@ -207,15 +221,19 @@ def format_table(metrics: dict) -> str:
     lines = ["| set | class | images | truths | recall | precision |", "|---|---|---|---|---|---|"]
     for name, d in metrics["sets"].items():
         for cls, c in d.items():
-            lines.append(f"| {name} | {cls} | {c['n_images']} | {c['n_truth']} | "
-                         f"{c['recall']:.3f} | {c['precision']:.3f} |")
+            lines.append(
+                f"| {name} | {cls} | {c['n_images']} | {c['n_truth']} | "
+                f"{c['recall']:.3f} | {c['precision']:.3f} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     from training.detector.export import MODELS_DIR, sha256
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", type=Path, default=MODELS_DIR / "detector.onnx")
     ap.add_argument("--data", type=Path, default=offline.data_root())
     ap.add_argument("--no-teacher", action="store_true", help="skip vehicle recall")
@@ -223,8 +241,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     metrics = run(args.model, args.data, not args.no_teacher)
     print(format_table(metrics))
-    print(f"ONNX Runtime 1 thread, {metrics['input_size']}: median "
-          f"{metrics['onnx_ms_1thread_median']} ms per frame")
+    print(
+        f"ONNX Runtime 1 thread, {metrics['input_size']}: median "
+        f"{metrics['onnx_ms_1thread_median']} ms per frame"
+    )
     if args.write:
         meta_path = args.model.with_suffix(".json")
         meta = json.loads(meta_path.read_text())
@@ -232,7 +252,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"{meta_path} does not describe {args.model} (sha256 differs)")
         meta["metrics"] = metrics
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-        print(f"wrote metrics to {meta_path}")
+        from training.detector.card import render_card
+        from training.detector.train import RUN_NAME, RUN_PROJECT
+
+        card = args.model.with_suffix(".md")
+        card.write_text(
+            render_card(
+                meta,
+                RUN_PROJECT / RUN_NAME,
+                offline.WORK_DIR / "dataset" / "manifest.json",
+                args.model,
+            )
+        )
+        print(f"wrote metrics to {meta_path} and {card}")
 
 
 if __name__ == "__main__":

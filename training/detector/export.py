@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.detector import offline
-
 import numpy as np
 
 from edge.vision import decode_yolo, letterbox, to_nchw_float
+from training.detector import offline
 from training.records import DETECTOR_CLASSES
 
 MODELS_DIR = offline.REPO_ROOT / "models"
@@ -105,8 +104,15 @@ def export(weights: Path, imgsz: int, out_dir: Path = MODELS_DIR) -> dict:
 
     torch.set_num_threads(1)
     onnx_tmp = Path(
-        YOLO(str(weights)).export(format="onnx", imgsz=imgsz, opset=17, simplify=True,
-                                  dynamic=False, half=False, device="cpu")
+        YOLO(str(weights)).export(
+            format="onnx",
+            imgsz=imgsz,
+            opset=17,
+            simplify=True,
+            dynamic=False,
+            half=False,
+            device="cpu",
+        )
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = out_dir / "detector.onnx"
@@ -116,7 +122,9 @@ def export(weights: Path, imgsz: int, out_dir: Path = MODELS_DIR) -> dict:
     x = to_nchw_float(img)
     sess = onnx_session(onnx_path)
     if sess.get_inputs()[0].name != "images":
-        raise ParityError(f"ONNX input is named {sess.get_inputs()[0].name!r}, contract says 'images'")
+        raise ParityError(
+            f"ONNX input is named {sess.get_inputs()[0].name!r}, contract says 'images'"
+        )
     onnx_out = sess.run(None, {"images": x})[0]
     parity = check_parity(torch_raw(weights, x), onnx_out)
     print(f"[export] parity ok: max abs diff {parity.max_abs_diff:.2e}, {parity.n_boxes} boxes")
@@ -145,7 +153,9 @@ def export(weights: Path, imgsz: int, out_dir: Path = MODELS_DIR) -> dict:
 def main(argv: Sequence[str] | None = None) -> None:
     from training.detector.train import best_checkpoint
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--weights", type=Path, default=best_checkpoint())
     ap.add_argument("--imgsz", type=int, default=416)
     ap.add_argument("--out", type=Path, default=MODELS_DIR)

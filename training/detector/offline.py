@@ -13,9 +13,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Datasets, runs and the Ultralytics config live outside the repository.
-WORK_DIR = Path(os.environ.get("PLATEWATCH_DETECTOR_WORK", str(REPO_ROOT.parent / "runs" / "detector")))
+WORK_DIR = Path(
+    os.environ.get("PLATEWATCH_DETECTOR_WORK", str(REPO_ROOT.parent / "runs" / "detector"))
+)
 DEFAULT_CHECKPOINT = Path(
-    os.environ.get("PLATEWATCH_COCO_CHECKPOINT", str(REPO_ROOT.parent / "shared/models/yolov5n-coco.pt"))
+    os.environ.get(
+        "PLATEWATCH_COCO_CHECKPOINT", str(REPO_ROOT.parent / "shared/models/yolov5n-coco.pt")
+    )
 )
 
 

@@ -125,7 +125,12 @@ class VehicleTeacher:
     ):
         torch.set_num_threads(1)
         self.net = YoloV5Executor(load_yolov5_checkpoint(checkpoint))
-        self.imgsz, self.conf, self.iou, self.min_size = imgsz, conf_threshold, iou_threshold, min_size
+        self.imgsz, self.conf, self.iou, self.min_size = (
+            imgsz,
+            conf_threshold,
+            iou_threshold,
+            min_size,
+        )
 
     def raw(self, image_bgr: np.ndarray) -> tuple[np.ndarray, object]:
         img, lb = letterbox(image_bgr, self.imgsz)
@@ -150,7 +155,7 @@ class VehicleTeacher:
         h, w = image_bgr.shape[:2]
         boxes = unletterbox_boxes(boxes[idx], lb, w, h)
         out = []
-        for b, s, c in zip(boxes, score[idx], cls[idx]):
+        for b, s, c in zip(boxes, score[idx], cls[idx], strict=True):
             if min(b[2] - b[0], b[3] - b[1]) >= self.min_size:
                 out.append(TeacherDetection(tuple(float(v) for v in b), float(s), int(c)))
         return out

@@ -60,8 +60,11 @@ def _report_transfer(reference: dict):
 
         sd = trainer.model.state_dict()
         same = sum(
-            1 for k, v in reference.items()
-            if k in sd and sd[k].shape == v.shape and torch.equal(sd[k].float(), v.float())
+            1
+            for k, v in reference.items()
+            if k in sd
+            and sd[k].shape == v.shape
+            and torch.equal(sd[k].float(), v.float())
             and not k.endswith("num_batches_tracked")
         )
         print(f"[train] COCO tensors present in the nc=2 training model: {same}", flush=True)
@@ -69,14 +72,23 @@ def _report_transfer(reference: dict):
     return callback
 
 
-def train(data_yaml: Path, checkpoint: Path, imgsz: int, hours: float, epochs: int, batch: int,
-          cache: bool) -> None:
+def train(
+    data_yaml: Path,
+    checkpoint: Path,
+    imgsz: int,
+    hours: float,
+    epochs: int,
+    batch: int,
+    cache: bool,
+) -> None:
     _single_thread()
     from training.detector.checkpoint import load_yolov5_state_dict
 
     model, n_copied = build_model(checkpoint)
     print(f"[train] transferred {n_copied} tensors from {checkpoint}", flush=True)
-    model.add_callback("on_pretrain_routine_end", _report_transfer(load_yolov5_state_dict(checkpoint)))
+    model.add_callback(
+        "on_pretrain_routine_end", _report_transfer(load_yolov5_state_dict(checkpoint))
+    )
     model.train(
         data=str(data_yaml),
         imgsz=imgsz,
@@ -112,7 +124,9 @@ def resume() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data", type=Path, default=offline.WORK_DIR / "dataset" / "data.yaml")
     ap.add_argument("--checkpoint", type=Path, default=offline.DEFAULT_CHECKPOINT)
     ap.add_argument("--imgsz", type=int, default=416)
@@ -126,9 +140,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         resume()
     else:
         if not args.data.exists():
-            raise FileNotFoundError(f"{args.data} missing: run python -m training.detector.build_data")
-        train(args.data, args.checkpoint, args.imgsz, args.hours, args.epochs, args.batch,
-              not args.no_cache)
+            raise FileNotFoundError(
+                f"{args.data} missing: run python -m training.detector.build_data"
+            )
+        train(
+            args.data,
+            args.checkpoint,
+            args.imgsz,
+            args.hours,
+            args.epochs,
+            args.batch,
+            not args.no_cache,
+        )
 
 
 if __name__ == "__main__":
