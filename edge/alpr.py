@@ -14,7 +14,7 @@ import numpy as np
 
 from edge.models import Detector, Reader
 from edge.plate_input import expand_box
-from edge.types import PlateResult
+from edge.types import Detections, PlateResult
 
 PLATE = "plate"
 VEHICLE = "vehicle"
@@ -77,10 +77,14 @@ class Alpr:
         self.crop_margin = crop_margin
         self.vehicle_overlap = vehicle_overlap
         self.last_times = StageTimes()
+        # The last frame's full detector output (vehicles too, not only the plates returned):
+        # the video pipeline tracks vehicles without plates as well.
+        self.last_detections: Detections | None = None
 
     def process(self, frame: np.ndarray) -> list[PlateResult]:
         t0 = time.perf_counter()
         dets = self.detector.detect(frame)
+        self.last_detections = dets
         t1 = time.perf_counter()
         plates = dets.of_class(PLATE)
         vehicles = dets.of_class(VEHICLE)

@@ -17,6 +17,13 @@ from collections.abc import Sequence
 EDGE_COMMANDS: list[tuple[str, str]] = [
     ("image", "edge.image_cli"),
     ("eval", "edge.evaluate"),
+    ("history", "edge.history_cli"),
+    ("build-engines", "edge.build_engines_cli"),
+    ("doctor", "edge.doctor"),
+    ("check-config", "edge.config_cli"),
+    ("run", "edge.run_cli"),
+    ("replay", "edge.replay_cli"),
+    ("demo", "edge.demo_cli"),
 ]
 
 

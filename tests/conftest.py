@@ -196,6 +196,8 @@ class MqttConsumer:
     topics: list[str]
     client_id: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
     clean: bool = True
+    username: str | None = None
+    password: str | None = None
     messages: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -207,6 +209,8 @@ class MqttConsumer:
             clean_session=self.clean,
         )
         self.client.reconnect_delay_set(1, 1)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -216,7 +220,10 @@ class MqttConsumer:
 
     def _on_message(self, client: mqtt.Client, userdata, msg: mqtt.MQTTMessage) -> None:  # type: ignore[no-untyped-def]
         with self._lock:
-            self.messages.append(Received(msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), bool(msg.dup)))
+            received = Received(
+                msg.topic, bytes(msg.payload), msg.qos, bool(msg.retain), bool(msg.dup)
+            )
+            self.messages.append(received)
 
     def start(self, timeout: float = 5.0) -> MqttConsumer:
         self._subscribed.clear()
@@ -269,6 +276,10 @@ except ImportError:  # pragma: no cover - depends on the environment
     _jsonschema = None
 
 HAVE_JSONSCHEMA = _jsonschema is not None
+# What validate_against_schema_file raises on an invalid message.
+SCHEMA_ERRORS: tuple[type[Exception], ...] = (AssertionError,) + (
+    (_jsonschema.ValidationError,) if _jsonschema is not None else ()
+)
 
 
 def _mini_validate(obj: object, schema: dict, root: dict, path: str) -> list[str]:
@@ -289,8 +300,13 @@ def _mini_validate(obj: object, schema: dict, root: dict, path: str) -> list[str
             errors.append(f"{path}: matches no anyOf branch")
         return errors
     types = {
-        "string": str, "integer": int, "number": (int, float), "boolean": bool,
-        "array": list, "object": dict, "null": type(None),
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "array": list,
+        "object": dict,
+        "null": type(None),
     }
     t = schema.get("type")
     if t is not None:

@@ -171,5 +171,5 @@ def test_shipped_reader_reads_held_out_br_crops():
     assert meta["kind"] == "reader" and meta["alphabet"] == ALPHA and meta["blank_index"] == 0
     crops = D.split(D.load_br(root), "val")[:20]
     preds = read_texts(session(SHIPPED), [D.read_bgr(c.path) for c in crops], meta["alphabet"])
-    hits = sum(p == c.text for p, c in zip(preds, crops))
-    assert hits >= 16, list(zip(preds, [c.text for c in crops]))
+    hits = sum(p == c.text for p, c in zip(preds, crops, strict=True))
+    assert hits >= 16, list(zip(preds, [c.text for c in crops], strict=True))

@@ -117,24 +117,35 @@ def test_same_seed_same_clip_other_seed_other_clip(
     tmp_path: Path, clip: tuple[Path, ClipTruth]
 ) -> None:
     path, truth = clip
-    again = render_clip(tmp_path / "again.mp4", width=W, height=H, fps=FPS, seconds=SECONDS,
-                        n_vehicles=2, seed=3)
+    again = render_clip(
+        tmp_path / "again.mp4", width=W, height=H, fps=FPS, seconds=SECONDS, n_vehicles=2, seed=3
+    )
     a, b = truth.to_json(), again.to_json()
     for d in (a, b):
         d.pop("render_seconds")
         d.pop("path")
     assert a == b
     fa, fb = _frames(path), _frames(tmp_path / "again.mp4")
-    assert all(np.array_equal(x, y) for x, y in zip(fa[::7], fb[::7]))
-    other = render_clip(tmp_path / "other.mp4", width=W, height=H, fps=FPS, seconds=SECONDS,
-                        n_vehicles=2, seed=4)
+    assert all(np.array_equal(x, y) for x, y in zip(fa[::7], fb[::7], strict=True))
+    other = render_clip(
+        tmp_path / "other.mp4", width=W, height=H, fps=FPS, seconds=SECONDS, n_vehicles=2, seed=4
+    )
     assert [v.text for v in other.vehicles] != [v.text for v in truth.vehicles]
 
 
 def test_styles_views_and_ttf_only(tmp_path: Path) -> None:
-    truth = render_clip(tmp_path / "s.mp4", width=W, height=H, fps=10, seconds=3, n_vehicles=3,
-                        seed=1, plate_styles=["uk", "eu_de", "br_mercosul"], ttf_only=True,
-                        noise=0)
+    truth = render_clip(
+        tmp_path / "s.mp4",
+        width=W,
+        height=H,
+        fps=10,
+        seconds=3,
+        n_vehicles=3,
+        seed=1,
+        plate_styles=["uk", "eu_de", "br_mercosul"],
+        ttf_only=True,
+        noise=0,
+    )
     styles = [v.style for v in truth.vehicles]
     assert styles[1:] == ["eu_de", "br_mercosul"]
     assert styles[0] == ("uk_front" if truth.vehicles[0].view == "front" else "uk_rear")
@@ -160,8 +171,26 @@ def test_bad_arguments(tmp_path: Path) -> None:
 
 def test_cli_writes_clip_and_truth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli.mp4"
-    assert main([str(out), "--width", "160", "--height", "120", "--fps", "10", "--seconds",
-                 "2", "--vehicles", "1", "--seed", "2"]) == 0
+    assert (
+        main(
+            [
+                str(out),
+                "--width",
+                "160",
+                "--height",
+                "120",
+                "--fps",
+                "10",
+                "--seconds",
+                "2",
+                "--vehicles",
+                "1",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert out.is_file() and truth_path(out).is_file()
     assert json.loads(truth_path(out).read_text())["frame_count"] == 20
     assert "vehicle 0" in capsys.readouterr().out

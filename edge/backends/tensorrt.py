@@ -52,7 +52,7 @@ def _import_cudart(path: Path) -> Any:
 
 def _device_index(device: str) -> int:
     device = device.lower()
-    if device in ("auto", "cuda", "gpu"):
+    if device in ("auto", "cuda", "gpu", "tensorrt"):  # "tensorrt": the --device choice
         return 0
     if device.startswith("cuda:") and device[5:].isdigit():
         return int(device[5:])
@@ -101,7 +101,7 @@ class TensorRTBackend:
             else:
                 shape = tuple(int(d) for d in self._shapes[name])  # type: ignore[arg-type]
                 self._min_shapes[name] = self._max_shapes[name] = shape
-            self._context.set_input_shape(name, self._max_shapes[name])
+            self._set_shape(name, self._max_shapes[name])
         for name in self._outputs:
             shape = tuple(self._context.get_tensor_shape(name))
             if any(d < 0 for d in shape):
@@ -126,6 +126,13 @@ class TensorRTBackend:
         except Exception:
             self.close()
             raise
+
+    def _set_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        # TensorRT returns False (and only logs why) for a shape outside the profile.
+        if self._context.set_input_shape(name, tuple(shape)) is False:
+            raise BackendError(
+                f"{self.path}: TensorRT rejected shape {tuple(shape)} for input {name!r}"
+            )
 
     def _check(self, result: Any, what: str) -> Any:
         """cuda-python returns (err, *values); raise on error, return the value(s)."""
@@ -168,7 +175,7 @@ class TensorRTBackend:
             count = arr.size
             # Copy (and cast) into the pinned buffer: DMA from pageable memory would stage.
             np.copyto(self._host[name][:count].reshape(arr.shape), arr, casting="same_kind")
-            self._context.set_input_shape(name, arr.shape)
+            self._set_shape(name, arr.shape)
             nbytes = count * self._dtypes[name].itemsize
             self._check(
                 cudart.cudaMemcpyAsync(

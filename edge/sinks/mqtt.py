@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.events import CameraStats, PlateEvent
 from edge.sinks.base import Sink
-from edge.sinks.spool import PRIORITY_HIGH, PRIORITY_LOW, Spool
+from edge.sinks.spool import PRIORITY_HIGH, PRIORITY_LOW, Spool, SpoolEntry
 
 log = logging.getLogger(__name__)
 
@@ -269,47 +269,74 @@ class MqttSink(Sink):
 
     def _send_loop(self) -> None:
         while True:
+            try:
+                if self._send_once():
+                    return
+            except Exception:
+                # Never let the only sender die: log, back off, carry on (entries stay spooled).
+                log.exception("MQTT sender error; retrying")
+                time.sleep(0.5)
+
+    def _publish_entry(self, entry: SpoolEntry) -> int:
+        """Hand one spool row to paho; returns paho's rc. A row paho rejects is dropped."""
+        try:
+            info = self.client.publish(entry.topic, entry.payload, qos=1, retain=entry.retain)
+        except (ValueError, TypeError) as exc:
+            # e.g. payload over the MQTT size limit: retrying forever would block every later
+            # event, so drop it loudly.
+            log.error(
+                "MQTT cannot publish spool seq=%d topic=%s: %s (dropped)",
+                entry.seq,
+                entry.topic,
+                exc,
+            )
             with self._cond:
-                self._cond.wait_for(self._has_work, timeout=1.0)
-                acked, self._acked = self._acked, []
-                stop = self._closing
-                sendable = self._connected and not self._draining and not stop
-                room = self.settings.max_inflight - len(self._inflight)
-                last_sent = self._last_sent
-                stats: list[tuple[str, bytes]] = []
-                if self._connected and not stop:
-                    stats = list(self._pending_stats.values())
-                    self._pending_stats.clear()
-            if acked:
-                self.spool.ack(acked)
-                with self._cond:
-                    self._cond.notify_all()  # wake flush()
-            if stop:
-                return
-            if sendable and room > 0:
-                for entry in self.spool.read_after(last_sent, room):
-                    info = self.client.publish(
-                        entry.topic, entry.payload, qos=1, retain=entry.retain
-                    )
-                    with self._cond:
-                        self._last_sent = entry.seq
-                        if info.mid in self._early_acks:
-                            self._early_acks.discard(info.mid)
-                            self._acked.append(entry.seq)
-                        else:
-                            self._inflight[info.mid] = entry.seq
-                    if info.rc == mqtt.MQTT_ERR_NO_CONN:
-                        # paho keeps it and resends it on reconnect; stop until on_disconnect
-                        # lands (a short sleep instead of spinning on the still-set flag).
-                        time.sleep(0.05)
-                        break
-            for topic, body in stats:
-                info = self.client.publish(topic, body, qos=1, retain=False)
-                with self._cond:
-                    if info.mid in self._early_acks:
-                        self._early_acks.discard(info.mid)
-                    else:
-                        self._other_mids.add(info.mid)
+                self._last_sent = entry.seq
+                self._acked.append(entry.seq)
+            return mqtt.MQTT_ERR_SUCCESS
+        with self._cond:
+            self._last_sent = entry.seq
+            if info.mid in self._early_acks:
+                self._early_acks.discard(info.mid)
+                self._acked.append(entry.seq)
+            else:
+                self._inflight[info.mid] = entry.seq
+        return info.rc
+
+    def _send_once(self) -> bool:
+        """One pass of the sender: apply acks, send what the window allows. True = stop."""
+        with self._cond:
+            self._cond.wait_for(self._has_work, timeout=1.0)
+            acked, self._acked = self._acked, []
+            stop = self._closing
+            sendable = self._connected and not self._draining and not stop
+            room = self.settings.max_inflight - len(self._inflight)
+            last_sent = self._last_sent
+            stats: list[tuple[str, bytes]] = []
+            if self._connected and not stop:
+                stats = list(self._pending_stats.values())
+                self._pending_stats.clear()
+        if acked:
+            self.spool.ack(acked)
+            with self._cond:
+                self._cond.notify_all()  # wake flush()
+        if stop:
+            return True
+        if sendable and room > 0:
+            for entry in self.spool.read_after(last_sent, room):
+                if self._publish_entry(entry) == mqtt.MQTT_ERR_NO_CONN:
+                    # paho keeps it and resends it on reconnect; stop until on_disconnect
+                    # lands (a short sleep instead of spinning on the still-set flag).
+                    time.sleep(0.05)
+                    break
+        for topic, body in stats:
+            info = self.client.publish(topic, body, qos=1, retain=False)
+            with self._cond:
+                if info.mid in self._early_acks:
+                    self._early_acks.discard(info.mid)
+                else:
+                    self._other_mids.add(info.mid)
+        return False
 
     # ------------------------------------------------------------------------------- Sink API
 

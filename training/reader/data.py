@@ -110,8 +110,9 @@ def read_bgr(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- augmentation
 
 
-def jitter_crop(image: np.ndarray, rng: np.random.Generator, margin: float = 0.08,
-                perspective: float = 0.04) -> np.ndarray:
+def jitter_crop(
+    image: np.ndarray, rng: np.random.Generator, margin: float = 0.08, perspective: float = 0.04
+) -> np.ndarray:
     """Re-crop as an imprecise detector would: each side moves by up to ``margin`` of the plate
     size (in or out, out pads by replication), corners move a little more for perspective.
     The output keeps the input size, so the aspect ratio (and the two-line rule) is preserved.
@@ -131,8 +132,9 @@ def jitter_crop(image: np.ndarray, rng: np.random.Generator, margin: float = 0.0
     src += (corner * [w, h]).astype(np.float32)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -158,8 +160,9 @@ def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.3:  # low resolution: the plate far away
         h, w = out.shape[:2]
         f = rng.uniform(0.3, 0.7)
-        small = cv2.resize(out, (max(8, int(w * f)), max(4, int(h * f))),
-                           interpolation=cv2.INTER_AREA)
+        small = cv2.resize(
+            out, (max(8, int(w * f)), max(4, int(h * f))), interpolation=cv2.INTER_AREA
+        )
         out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if rng.random() < 0.3:
         noise = rng.normal(0, rng.uniform(3, 15), out.shape)

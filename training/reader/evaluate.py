@@ -34,8 +34,9 @@ def session(model: Path, threads: int = 1) -> ort.InferenceSession:
     return ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
 
 
-def read_texts(sess: ort.InferenceSession, crops: list[np.ndarray], alphabet: str,
-               batch: int = 64) -> list[str]:
+def read_texts(
+    sess: ort.InferenceSession, crops: list[np.ndarray], alphabet: str, batch: int = 64
+) -> list[str]:
     out: list[str] = []
     for s in range(0, len(crops), batch):
         probs = sess.run(["probs"], {"images": prepare_batch(crops[s : s + batch], D.SPEC)})[0]
@@ -45,13 +46,16 @@ def read_texts(sess: ort.InferenceSession, crops: list[np.ndarray], alphabet: st
 
 def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
     n = len(truths)
-    exact = sum(p == t for p, t in zip(predictions, truths))
-    folded = sum(p.translate(FOLD) == t.translate(FOLD) for p, t in zip(predictions, truths))
+    exact = sum(p == t for p, t in zip(predictions, truths, strict=True))
+    folded = sum(
+        p.translate(FOLD) == t.translate(FOLD) for p, t in zip(predictions, truths, strict=True)
+    )
     return {"n": n, "exact": exact / n if n else 0.0, "folded": folded / n if n else 0.0}
 
 
-def evaluate_model(model: Path, data_root: Path, alphabet: str | None = None,
-                   show_errors: int = 0) -> dict[str, dict[str, float]]:
+def evaluate_model(
+    model: Path, data_root: Path, alphabet: str | None = None, show_errors: int = 0
+) -> dict[str, dict[str, float]]:
     """{"br": {"n", "exact", "folded"}, "us": {...}} on the fixed held-out split."""
     if alphabet is None:
         meta = model.with_suffix(".json")
@@ -63,7 +67,9 @@ def evaluate_model(model: Path, data_root: Path, alphabet: str | None = None,
         preds = read_texts(sess, [D.read_bgr(c.path) for c in crops], alphabet)
         truths = [c.text for c in crops]
         results[name] = score(preds, truths)
-        wrong = [(c.path.name, t, p) for c, t, p in zip(crops, truths, preds) if p != t]
+        wrong = [
+            (c.path.name, t, p) for c, t, p in zip(crops, truths, preds, strict=True) if p != t
+        ]
         for fname, t, p in wrong[:show_errors]:
             print(f"  {name} {fname}: truth {t} read {p}")
     return results
@@ -100,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<6}{r['n']:>7}{r['exact']:>9.3f}{r['folded']:>17.3f}")
     if not args.no_latency:
         b1, b8 = latency_ms(args.model, 1), latency_ms(args.model, 8)
-        print(f"latency (onnxruntime, 1 thread): batch 1 {b1:.2f} ms; batch 8 {b8:.2f} ms"
-              f" ({b8 / 8:.2f} ms/crop)")
+        print(
+            f"latency (onnxruntime, 1 thread): batch 1 {b1:.2f} ms; batch 8 {b8:.2f} ms"
+            f" ({b8 / 8:.2f} ms/crop)"
+        )
     return 0
 
 

@@ -69,8 +69,9 @@ def export_onnx(net: torch.nn.Module, out: Path) -> None:
     )
 
 
-def check_parity(net: torch.nn.Module, onnx_path: Path, batches: dict[str, np.ndarray],
-                 tol: float = 1e-4) -> list[Parity]:
+def check_parity(
+    net: torch.nn.Module, onnx_path: Path, batches: dict[str, np.ndarray], tol: float = 1e-4
+) -> list[Parity]:
     """Raise ParityError on the first batch whose probabilities or decoded strings differ."""
     wrapper = ReaderExport(net).eval()
     sess = session(onnx_path)
@@ -80,8 +81,9 @@ def check_parity(net: torch.nn.Module, onnx_path: Path, batches: dict[str, np.nd
             ref = wrapper(torch.from_numpy(x)).numpy()
         got = sess.run(["probs"], {"images": x})[0]
         if got.shape != ref.shape:
-            raise ParityError(f"{onnx_path}: {name} batch: ONNX probs shape {got.shape} != "
-                              f"torch {ref.shape}")
+            raise ParityError(
+                f"{onnx_path}: {name} batch: ONNX probs shape {got.shape} != torch {ref.shape}"
+            )
         diff = float(np.abs(got - ref).max())
         same = [d.text for d in greedy_decode_batch(got, ALPHABET)] == [
             d.text for d in greedy_decode_batch(ref, ALPHABET)
@@ -142,21 +144,32 @@ def main(argv: list[str] | None = None) -> int:
         "kind": "reader",
         "alphabet": ALPHABET,
         "blank_index": BLANK_INDEX,
-        "input": {"height": D.SPEC.height, "width": D.SPEC.width,
-                  "two_line_max_aspect": D.SPEC.two_line_max_aspect},
+        "input": {
+            "height": D.SPEC.height,
+            "width": D.SPEC.width,
+            "two_line_max_aspect": D.SPEC.two_line_max_aspect,
+        },
         "output": "probs",
         "time_steps": int(ReaderExport(net)(torch.zeros(1, 3, INPUT_HEIGHT, INPUT_WIDTH)).shape[1]),
         "version": args.version,
         "onnx_sha256": sha256(args.out),
         "architecture": f"LPRNet-style CTC, width {ck['width']}, {count_params(net)} params",
         "train_steps": int(ck["step"]),
-        "val_accuracy": {k: {"crops": v["n"], "exact": round(v["exact"], 4),
-                             "folded_O0_I1": round(v["folded"], 4)} for k, v in acc.items()},
+        "val_accuracy": {
+            k: {
+                "crops": v["n"],
+                "exact": round(v["exact"], 4),
+                "folded_O0_I1": round(v["folded"], 4),
+            }
+            for k, v in acc.items()
+        },
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     print(json.dumps(meta["val_accuracy"]))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and "
-          f"{args.out.with_suffix('.json')}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB) and "
+        f"{args.out.with_suffix('.json')}"
+    )
     return 0
 
 

@@ -49,9 +49,12 @@ class SynthPool:
         plate = self.generate(self.rng, style=None, degrade=True)
         text = str(plate.text).upper()
         image = plate.image
-        if not D.valid_text(text) or image is None or image.ndim not in (2, 3) or min(
-            image.shape[:2]
-        ) < 4:
+        if (
+            not D.valid_text(text)
+            or image is None
+            or image.ndim not in (2, 3)
+            or min(image.shape[:2]) < 4
+        ):
             return None
         return image, text
 
@@ -101,7 +104,9 @@ def evaluate(model: nn.Module, val: dict[str, tuple[np.ndarray, list[str]]]) -> 
             hits = 0
             for s in range(0, len(texts), 128):
                 probs = torch.softmax(model(torch.from_numpy(images[s : s + 128])), -1).numpy()
-                for dec, truth in zip(greedy_decode_batch(probs, ALPHABET), texts[s : s + 128]):
+                for dec, truth in zip(
+                    greedy_decode_batch(probs, ALPHABET), texts[s : s + 128], strict=True
+                ):
                     hits += dec.text == truth
             acc[name] = hits / max(1, len(texts))
     model.train()
@@ -164,9 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model = LPRNet(width=args.width)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, args.steps, args.warmup)
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, args.steps, args.warmup))
     step, best, best_step = 0, -1.0, -1
     last = args.out / "last.pt"
     if args.resume and last.exists():
@@ -187,9 +190,19 @@ def main(argv: list[str] | None = None) -> int:
     t_start, losses = time.time(), []
 
     def checkpoint(path: Path) -> None:
-        save(path, {"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "step": step, "best": best,
-                    "best_step": best_step, "width": args.width, "alphabet": ALPHABET})
+        save(
+            path,
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+                "best": best,
+                "best_step": best_step,
+                "width": args.width,
+                "alphabet": ALPHABET,
+            },
+        )
 
     while step < args.steps:
         n_synth = int(round(args.batch * args.synth_fraction)) if synth else 0
@@ -202,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 texts.append(train[key][i].text)
         if synth:
             s_images, s_texts = synth.sample(n_synth)
-            for im, t in zip(s_images, s_texts):
+            for im, t in zip(s_images, s_texts, strict=True):
                 if im.ndim == 2:
                     im = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR)
                 # The generator already degrades; add only the detector-box jitter, sometimes.
@@ -223,18 +236,31 @@ def main(argv: list[str] | None = None) -> int:
 
         if step % 25 == 0:
             rate = (time.time() - t_start) / len(losses)
-            log(f"step {step} loss {np.mean(losses[-25:]):.4f} lr {sched.get_last_lr()[0]:.2e} "
-                f"{rate:.2f} s/step synth={'on' if synth else 'off'}")
+            log(
+                f"step {step} loss {np.mean(losses[-25:]):.4f} lr {sched.get_last_lr()[0]:.2e} "
+                f"{rate:.2f} s/step synth={'on' if synth else 'off'}"
+            )
         if step % args.eval_every == 0 or step == args.steps:
             acc = evaluate(model, val)
             if acc["mean"] > best:
                 best, best_step = acc["mean"], step
                 checkpoint(args.out / "best.pt")
-            log(f"eval step {step}: BR {acc['br']:.3f} US {acc['us']:.3f} mean {acc['mean']:.3f}"
-                f" (best {best:.3f} @ {best_step})")
+            log(
+                f"eval step {step}: BR {acc['br']:.3f} US {acc['us']:.3f} mean {acc['mean']:.3f}"
+                f" (best {best:.3f} @ {best_step})"
+            )
             with (args.out / "log.jsonl").open("a") as fh:
-                fh.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
-                                     "synth": bool(synth), **acc}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "loss": float(np.mean(losses[-50:])),
+                            "synth": bool(synth),
+                            **acc,
+                        }
+                    )
+                    + "\n"
+                )
             if synth is None:
                 synth = try_synth(args.synth_ready, args, rng)
         if step % args.ckpt_every == 0 or step == args.steps:

@@ -70,10 +70,17 @@ def _fill(
     return mf
 
 
-def _rounded_rect(x0: float, y0: float, x1: float, y1: float, r: float) -> list[tuple[float, float]]:
+def _rounded_rect(
+    x0: float, y0: float, x1: float, y1: float, r: float
+) -> list[tuple[float, float]]:
     """Polygon of a rounded rectangle (units as given), 6 points per corner."""
     pts: list[tuple[float, float]] = []
-    for cx, cy, a0 in ((x1 - r, y0 + r, -90), (x1 - r, y1 - r, 0), (x0 + r, y1 - r, 90), (x0 + r, y0 + r, 180)):
+    for cx, cy, a0 in (
+        (x1 - r, y0 + r, -90),
+        (x1 - r, y1 - r, 0),
+        (x0 + r, y1 - r, 90),
+        (x0 + r, y0 + r, 180),
+    ):
         for k in range(6):
             a = np.deg2rad(a0 + 90 * k / 5)
             pts.append((cx + r * np.cos(a), cy + r * np.sin(a)))
@@ -106,6 +113,7 @@ def draw_vehicle(
     plate_corners: np.ndarray | None,
     plate_width_frac: float,
     plate_aspect: float,
+    paint: tuple[int, int, int] | None = None,
 ) -> VehicleSprite:
     """Draw one car ``width`` px wide seen from ``view`` ("front"/"rear") carrying the plate
     ``plate_bgr`` (cut at ``plate_corners`` when given) ``plate_width_frac`` of the car wide."""
@@ -127,8 +135,10 @@ def draw_vehicle(
     sh = cv2.GaussianBlur(sh, (k, k), 0)
     alpha = (sh.astype(np.float32) * rng.uniform(0.55, 0.75)).astype(np.uint8)
 
-    paint = np.asarray(PAINTS[int(rng.integers(len(PAINTS)))], np.float32)
-    paint = np.clip(paint * rng.uniform(0.9, 1.08) + rng.normal(0, 5, 3), 0, 255)
+    base = paint if paint is not None else PAINTS[int(rng.integers(len(PAINTS)))]
+    paint = np.clip(
+        np.asarray(base, np.float32) * rng.uniform(0.9, 1.08) + rng.normal(0, 5, 3), 0, 255
+    )
     dark_paint = paint < 60
     # shading fields: sky reflection on top surfaces, darker towards the sides and the bottom
     ys = np.linspace(0, SPRITE_H, H, dtype=np.float32)[:, None]
@@ -179,19 +189,29 @@ def draw_vehicle(
     )
     sf = cv2.GaussianBlur(streak, (k, k), 0).astype(np.float32)[..., None] / 255.0
     img += sf * gmask * rng.uniform(25, 60)
-    # interior hints behind the glass: seat/driver silhouettes (front view) or head rests
+    # interior hints behind the glass: head rests / occupants, faint through tinted glass
+    heads = np.zeros((H, W), np.uint8)
     for cx in (0.36, 0.64):
         cv2.ellipse(
-            img,
-            (round((cx + lx) * W), round(0.27 * W)),
-            (round(0.06 * W), round(0.07 * W)),
+            heads,
+            (round((cx + lx) * W), round(0.25 * W)),
+            (round(0.045 * W), round(0.055 * W)),
             0,
-            180,
+            0,
             360,
-            (30, 28, 26),
+            255,
             -1,
             cv2.LINE_AA,
         )
+        cv2.rectangle(
+            heads,
+            (round((cx + lx - 0.07) * W), round(0.29 * W)),
+            (round((cx + lx + 0.07) * W), round(0.36 * W)),
+            255,
+            -1,
+        )
+    hf = cv2.GaussianBlur(heads, (k, k), 0).astype(np.float32)[..., None] / 255.0
+    img *= 1.0 - 0.35 * hf * gmask
     img[:] = img * (1 - gmask) + np.minimum(img, 90) * gmask  # keep interior dark behind glass
 
     # --- mirrors
@@ -205,8 +225,14 @@ def draw_vehicle(
     _fill(img, alpha, body, paint, W, shade)
     # shoulder highlight: the top edge of the hood catches the sky
     hl = np.zeros((H, W), np.uint8)
-    cv2.line(hl, (round(0.08 * W), round(0.37 * W)), (round(0.92 * W), round(0.37 * W)), 255,
-             max(1, W // 120), cv2.LINE_AA)
+    cv2.line(
+        hl,
+        (round(0.08 * W), round(0.37 * W)),
+        (round(0.92 * W), round(0.37 * W)),
+        255,
+        max(1, W // 120),
+        cv2.LINE_AA,
+    )
     hl = cv2.GaussianBlur(hl, (k, k), 0).astype(np.float32)[..., None] / 255.0
     img += hl * (70 if not dark_paint.all() else 110)
 
@@ -217,19 +243,41 @@ def draw_vehicle(
             inner, outer = (xb, xa) if sgn < 0 else (xa, xb)
             lamp = [(outer, 0.40), (inner, 0.415), (inner, 0.465), (outer, 0.48)]
             _fill(img, None, lamp, (40, 40, 40), W)
-            shrink = [(outer + (0.012 if sgn < 0 else -0.012), 0.405), (inner, 0.42),
-                      (inner, 0.458), (outer + (0.012 if sgn < 0 else -0.012), 0.47)]
+            shrink = [
+                (outer + (0.012 if sgn < 0 else -0.012), 0.405),
+                (inner, 0.42),
+                (inner, 0.458),
+                (outer + (0.012 if sgn < 0 else -0.012), 0.47),
+            ]
             _fill(img, None, shrink, (205, 210, 214), W)
-            cv2.circle(img, (round((outer + inner) / 2 * W), round(0.44 * W)),
-                       max(1, round(0.018 * W)), (250, 252, 255), -1, cv2.LINE_AA)
+            cv2.circle(
+                img,
+                (round((outer + inner) / 2 * W), round(0.44 * W)),
+                max(1, round(0.018 * W)),
+                (250, 252, 255),
+                -1,
+                cv2.LINE_AA,
+            )
         # grille: dark with horizontal slats, a badge in the middle
         gr = _rounded_rect(0.33, 0.425, 0.67, 0.525, 0.02)
         _fill(img, None, gr, (28, 28, 30), W)
         for yy in np.linspace(0.44, 0.51, 4):
-            cv2.line(img, (round(0.35 * W), round(yy * W)), (round(0.65 * W), round(yy * W)),
-                     (70, 70, 72), max(1, W // 250), cv2.LINE_AA)
-        cv2.circle(img, (W // 2, round(0.475 * W)), max(2, round(0.017 * W)), (180, 180, 185), -1,
-                   cv2.LINE_AA)
+            cv2.line(
+                img,
+                (round(0.35 * W), round(yy * W)),
+                (round(0.65 * W), round(yy * W)),
+                (70, 70, 72),
+                max(1, W // 250),
+                cv2.LINE_AA,
+            )
+        cv2.circle(
+            img,
+            (W // 2, round(0.475 * W)),
+            max(2, round(0.017 * W)),
+            (180, 180, 185),
+            -1,
+            cv2.LINE_AA,
+        )
         plate_cy = rng.uniform(0.585, 0.605)
     else:
         for sgn in (-1, 1):
@@ -239,18 +287,39 @@ def draw_vehicle(
             inner = _rounded_rect(xa + 0.02, 0.40, xb - 0.02, 0.425, 0.008)
             _fill(img, None, inner, (60, 60, 225), W)
         # trunk lid edge and a badge
-        cv2.line(img, (round(0.27 * W), round(0.395 * W)), (round(0.73 * W), round(0.395 * W)),
-                 tuple(float(v) for v in paint * 0.7), max(1, W // 200), cv2.LINE_AA)
-        cv2.ellipse(img, (W // 2, round(0.43 * W)), (round(0.03 * W), round(0.012 * W)), 0, 0, 360,
-                    (185, 185, 190), -1, cv2.LINE_AA)
+        cv2.line(
+            img,
+            (round(0.27 * W), round(0.395 * W)),
+            (round(0.73 * W), round(0.395 * W)),
+            tuple(float(v) for v in paint * 0.7),
+            max(1, W // 200),
+            cv2.LINE_AA,
+        )
+        cv2.ellipse(
+            img,
+            (W // 2, round(0.43 * W)),
+            (round(0.03 * W), round(0.012 * W)),
+            0,
+            0,
+            360,
+            (185, 185, 190),
+            -1,
+            cv2.LINE_AA,
+        )
         plate_cy = rng.uniform(0.505, 0.525)
 
     # --- bumper: a slightly darker band, black lower intake / diffuser
     bump = _rounded_rect(0.04, 0.545, 0.96, 0.70, 0.04)
     bshade = shade * 0.9
     _fill(img, None, bump, paint, W, bshade)
-    cv2.line(img, (round(0.06 * W), round(0.548 * W)), (round(0.94 * W), round(0.548 * W)),
-             tuple(float(v) for v in paint * 0.55), max(1, W // 220), cv2.LINE_AA)
+    cv2.line(
+        img,
+        (round(0.06 * W), round(0.548 * W)),
+        (round(0.94 * W), round(0.548 * W)),
+        tuple(float(v) for v in paint * 0.55),
+        max(1, W // 220),
+        cv2.LINE_AA,
+    )
     _fill(img, None, _rounded_rect(0.22, 0.655, 0.78, 0.69, 0.012), (30, 30, 32), W)
     if view == "front":
         for x0 in (0.08, 0.84):  # fog lights
@@ -264,8 +333,13 @@ def draw_vehicle(
     _fill(
         img,
         None,
-        _rounded_rect((px0 - pad) / W, (py0 - pad) / W, (px0 + pw + pad) / W, (py0 + ph + pad) / W,
-                      0.1 * ph / W),
+        _rounded_rect(
+            (px0 - pad) / W,
+            (py0 - pad) / W,
+            (px0 + pw + pad) / W,
+            (py0 + ph + pad) / W,
+            0.1 * ph / W,
+        ),
         (26, 26, 28),
         W,
     )

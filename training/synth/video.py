@@ -34,7 +34,7 @@ from . import degrade as dg
 from . import fonts
 from .layouts import STYLE_SPECS, style_region
 from .plates import generate_plate
-from .vehicles import GROUND_Y, SPRITE_H, VehicleSprite, draw_vehicle
+from .vehicles import GROUND_Y, PAINTS, VehicleSprite, draw_vehicle
 
 TRUTH_VERSION = 1
 BoxT = tuple[float, float, float, float]
@@ -180,9 +180,7 @@ def _noise_bank(
     for _ in range(n):
         z = rng.normal(0, sigma, (h, w, 1)).astype(np.float32)
         z = z + rng.normal(0, sigma * 0.4, (h, w, 3)).astype(np.float32)  # a little chroma
-        bank.append(
-            (np.clip(z, 0, 255).astype(np.uint8), np.clip(-z, 0, 255).astype(np.uint8))
-        )
+        bank.append((np.clip(z, 0, 255).astype(np.uint8), np.clip(-z, 0, 255).astype(np.uint8)))
     return bank
 
 
@@ -221,7 +219,9 @@ def _overlap(a: BoxT, b: BoxT) -> bool:
 # ------------------------------------------------------------------------------ background
 
 
-def procedural_background(rng: np.random.Generator, width: int, height: int, geo: _Geometry) -> np.ndarray:
+def procedural_background(
+    rng: np.random.Generator, width: int, height: int, geo: _Geometry
+) -> np.ndarray:
     """A garage exit: concrete facade with a dark gate at the top, asphalt ramp with lane
     markings converging to the scene's vanishing point, kerbs and pavements at the sides."""
     W, H = width, height
@@ -245,18 +245,42 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, geo
             y = rng.uniform(yw + 20 * s, H)
             x = geo.x_at(lane + rng.normal(0, 0.08), y)
             r = geo.vw_at(y) * rng.uniform(0.05, 0.16)
-            cv2.ellipse(img, (int(x), int(y)), (max(1, int(r)), max(1, int(r * 0.45))), 0, 0, 360,
-                        tuple(float(v) for v in base * 0.75), -1, cv2.LINE_AA)
+            stain = np.zeros((H, W), np.uint8)
+            for _ in range(3):  # irregular: a few overlapping blobs, soft edges
+                cx_, cy_ = x + rng.normal(0, r * 0.4), y + rng.normal(0, r * 0.15)
+                cv2.ellipse(
+                    stain,
+                    (int(cx_), int(cy_)),
+                    (max(1, int(r * rng.uniform(0.5, 1))), max(1, int(r * 0.4))),
+                    rng.uniform(-15, 15),
+                    0,
+                    360,
+                    255,
+                    -1,
+                    cv2.LINE_AA,
+                )
+            kk = max(3, int(r * 0.5) | 1)
+            sa = cv2.GaussianBlur(stain, (kk, kk), 0).astype(np.float32)[..., None] / 255.0
+            img *= 1.0 - sa * rng.uniform(0.08, 0.2)
 
-    def ground_line(lat: float, colour: tuple[float, ...], thick: float, dash: bool = False) -> None:
+    def ground_line(
+        lat: float, colour: tuple[float, ...], thick: float, dash: bool = False
+    ) -> None:
         ys_ = np.linspace(yw, H + 40 * s, 60)
         pts = [(geo.x_at(lat, y), y) for y in ys_]
-        for (xa, ya), (xb, yb) in zip(pts[:-1], pts[1:]):
-            if dash and int((geo.depth_at(ya) * 6)) % 2:
+        for (xa, ya), (xb, yb) in zip(pts[:-1], pts[1:], strict=True):
+            if dash and int(geo.depth_at(ya) * 6) % 2:
                 continue
             t = max(1, round(thick * geo.vw_at((ya + yb) / 2)))
-            cv2.line(img, (round(xa * 4), round(ya * 4)), (round(xb * 4), round(yb * 4)), colour, t,
-                     cv2.LINE_AA, shift=2)
+            cv2.line(
+                img,
+                (round(xa * 4), round(ya * 4)),
+                (round(xb * 4), round(yb * 4)),
+                colour,
+                t,
+                cv2.LINE_AA,
+                shift=2,
+            )
 
     paint = (200.0, 204.0, 208.0)
     ground_line(0.0, (40, 185, 215), 0.018, dash=False)  # yellow centre line
@@ -267,16 +291,26 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, geo
         kerb_in, kerb_out = 1.6 * sgn, 1.72 * sgn
         far_out = 6.0 * sgn
         ys_ = np.array([yw, H + 60 * s], np.float32)
-        poly_k = [(geo.x_at(kerb_in, y), y) for y in ys_] + [(geo.x_at(kerb_out, y), y) for y in ys_[::-1]]
-        poly_p = [(geo.x_at(kerb_out, y), y) for y in ys_] + [(geo.x_at(far_out, y), y) for y in ys_[::-1]]
+        poly_k = [(geo.x_at(kerb_in, y), y) for y in ys_] + [
+            (geo.x_at(kerb_out, y), y) for y in ys_[::-1]
+        ]
+        poly_p = [(geo.x_at(kerb_out, y), y) for y in ys_] + [
+            (geo.x_at(far_out, y), y) for y in ys_[::-1]
+        ]
         cv2.fillPoly(img, [np.asarray(poly_p, np.int32)], (118, 122, 126), cv2.LINE_AA)
         cv2.fillPoly(img, [np.asarray(poly_k, np.int32)], (165, 168, 170), cv2.LINE_AA)
         # pavement slabs
         for d in np.linspace(0.0, 1.0, 14):
             y = yw + (H - yw) * d**1.6
             xa, xb = geo.x_at(kerb_out, y), geo.x_at(far_out, y)
-            cv2.line(img, (int(xa), int(y)), (int(xb), int(y)), (100, 104, 108), max(1, round(2 * s)),
-                     cv2.LINE_AA)
+            cv2.line(
+                img,
+                (int(xa), int(y)),
+                (int(xb), int(y)),
+                (100, 104, 108),
+                max(1, round(2 * s)),
+                cv2.LINE_AA,
+            )
     # a speed bump with yellow/black stripes across the lanes
     yb_ = yw + (H - yw) * rng.uniform(0.38, 0.5)
     vb = geo.vw_at(yb_)
@@ -285,14 +319,25 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, geo
     for i in range(n):
         c = (30, 190, 225) if i % 2 == 0 else (35, 35, 38)
         x0 = xa + (xb - xa) * i / n
-        cv2.rectangle(img, (int(x0), int(yb_ - 0.03 * vb)), (int(x0 + (xb - xa) / n), int(yb_ + 0.03 * vb)),
-                      c, -1)
+        cv2.rectangle(
+            img,
+            (int(x0), int(yb_ - 0.03 * vb)),
+            (int(x0 + (xb - xa) / n), int(yb_ + 0.03 * vb)),
+            c,
+            -1,
+        )
     # facade band above the wall line: concrete panels, a dark gate opening, a sign
     if yw > 0:
         fac = np.empty((yw, W, 3), np.float32)
-        fac[:] = np.asarray(rng.choice([[150, 160, 168], [170, 172, 175], [120, 135, 150]]), np.float32)
-        fac += cv2.resize(rng.normal(0, 1, (max(2, yw // 10), max(2, W // 10), 1)).astype(np.float32),
-                          (W, yw))[..., None] * 6
+        fac[:] = np.asarray(
+            rng.choice([[150, 160, 168], [170, 172, 175], [120, 135, 150]]), np.float32
+        )
+        fac += (
+            cv2.resize(
+                rng.normal(0, 1, (max(2, yw // 10), max(2, W // 10), 1)).astype(np.float32), (W, yw)
+            )[..., None]
+            * 6
+        )
         fac += rng.normal(0, 4, (yw, W, 1)).astype(np.float32)
         for x in np.arange(0, W, W / rng.integers(6, 10)):
             cv2.line(fac, (int(x), 0), (int(x), yw), (110, 115, 120), max(1, round(2 * s)))
@@ -308,10 +353,20 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, geo
             cv2.rectangle(fac, (int(x), hb0), (int(min(x + 0.03 * W, gx1)), hb1), c, -1)
         # "EXIT" sign box with text drawn by OpenCV (no external font)
         sx0, sy0 = int(gx1 + 0.02 * W), int(yw * 0.3)
-        cv2.rectangle(fac, (sx0, sy0), (sx0 + int(0.09 * W), sy0 + int(0.2 * yw)), (40, 120, 30), -1)
+        cv2.rectangle(
+            fac, (sx0, sy0), (sx0 + int(0.09 * W), sy0 + int(0.2 * yw)), (40, 120, 30), -1
+        )
         txt = np.zeros((yw, W), np.uint8)  # putText draws on 8-bit images only
-        cv2.putText(txt, "EXIT", (sx0 + int(0.012 * W), sy0 + int(0.16 * yw)),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.0011 * W, 255, max(1, round(3 * s)), cv2.LINE_AA)
+        cv2.putText(
+            txt,
+            "EXIT",
+            (sx0 + int(0.012 * W), sy0 + int(0.16 * yw)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.0011 * W,
+            255,
+            max(1, round(3 * s)),
+            cv2.LINE_AA,
+        )
         ta = txt.astype(np.float32)[..., None] / 255.0
         fac = fac * (1 - ta) + ta * 240.0
         # lamp in the ceiling of the gate
@@ -321,6 +376,8 @@ def procedural_background(rng: np.random.Generator, width: int, height: int, geo
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     r2 = ((xx - W / 2) / (W / 2)) ** 2 + ((yy - H / 2) / (H / 2)) ** 2
     img *= (1.0 - 0.12 * r2)[..., None]
+    # lens softness; also keeps the grain from eating the encoder's bits on every key frame
+    img = cv2.GaussianBlur(img, (0, 0), 0.7 * s)
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -330,8 +387,11 @@ def _photo_background(path: Path, width: int, height: int) -> np.ndarray:
         raise ValueError(f"cannot read background image {path}")
     h, w = img.shape[:2]
     sc = max(width / w, height / h)  # cover the frame, crop the overflow
-    img = cv2.resize(img, (max(width, round(w * sc)), max(height, round(h * sc))),
-                     interpolation=cv2.INTER_CUBIC if sc > 1 else cv2.INTER_AREA)
+    img = cv2.resize(
+        img,
+        (max(width, round(w * sc)), max(height, round(h * sc))),
+        interpolation=cv2.INTER_CUBIC if sc > 1 else cv2.INTER_AREA,
+    )
     y0, x0 = (img.shape[0] - height) // 2, (img.shape[1] - width) // 2
     return np.ascontiguousarray(img[y0 : y0 + height, x0 : x0 + width])
 
@@ -437,6 +497,7 @@ def _make_car(
     t0: float,
     duration: float,
     fps: float,
+    paint: tuple[int, int, int] | None = None,
 ) -> _Car:
     if style == "uk":
         style = "uk_front" if view == "front" else "uk_rear"
@@ -456,7 +517,7 @@ def _make_car(
     aspect = float(np.ptp(c[:, 0]) / max(1e-3, np.ptp(c[:, 1]))) if c is not None else 4.0
     # plate wear / lighting of its own (dirt, glare, exposure), mild: it still has to be read
     img = dg.photometric(rng, p.image, 0.35) if rng.random() < 0.6 else p.image
-    sprite = draw_vehicle(rng, sprite_w, view, img, c, _plate_frac(style, aspect), aspect)
+    sprite = draw_vehicle(rng, sprite_w, view, img, c, _plate_frac(style, aspect), aspect, paint)
     side = 0 if view == "front" else 1
     lateral = geo.lanes[side] + rng.normal(0, 0.06)
     # bursts of heavy blur (focus hunting, shake) or glare (headlights, sun) on the plate
@@ -467,13 +528,23 @@ def _make_car(
         if span > 20 and rng.random() < prob:
             a = n0 + int(span * rng.uniform(0.3, 0.65))
             bursts.append((a, a + int(rng.integers(2, 6)), kind))
-    return _Car(idx, sprite, p.text, style, view, lateral, float(rng.normal(0, 0.1)), t0,
-                duration, vw_near, vw_far, bursts)
+    return _Car(
+        idx,
+        sprite,
+        p.text,
+        style,
+        view,
+        lateral,
+        float(rng.normal(0, 0.1)),
+        t0,
+        duration,
+        vw_near,
+        vw_far,
+        bursts,
+    )
 
 
-def _schedule(
-    rng: np.random.Generator, n: int, seconds: float
-) -> list[tuple[float, float]]:
+def _schedule(rng: np.random.Generator, n: int, seconds: float) -> list[tuple[float, float]]:
     """(start, duration) per vehicle: one after another, overlapping in time, all finished
     before the clip ends."""
     dur = float(np.clip(seconds * 0.4, min(seconds * 0.9, 1.2), 5.5))
@@ -521,9 +592,20 @@ def render_clip(
         raise ValueError("n_vehicles must be >= 1")
     if ttf_only:
         with ttf_only_glyphs():
-            return render_clip(path, width=width, height=height, fps=fps, seconds=seconds,
-                               n_vehicles=n_vehicles, seed=seed, backgrounds=backgrounds,
-                               plate_styles=plate_styles, codec=codec, ttf_only=False, noise=noise)
+            return render_clip(
+                path,
+                width=width,
+                height=height,
+                fps=fps,
+                seconds=seconds,
+                n_vehicles=n_vehicles,
+                seed=seed,
+                backgrounds=backgrounds,
+                plate_styles=plate_styles,
+                codec=codec,
+                ttf_only=False,
+                noise=noise,
+            )
     start = time.perf_counter()
     path = Path(path)
     rng = np.random.default_rng(seed)
@@ -546,15 +628,30 @@ def render_clip(
     styles = list(plate_styles) if plate_styles else list(rng.permutation(DEFAULT_STYLES))
     first_view = "front" if rng.random() < 0.6 else "rear"
     cars = []
+    paints = rng.permutation(len(PAINTS))  # consecutive cars never share a paint
     for i, (t0, dur) in enumerate(_schedule(rng, n_vehicles, n_frames / fps)):
         view = first_view if i % 2 == 0 else ("rear" if first_view == "front" else "front")
-        cars.append(_make_car(rng, i, styles[i % len(styles)], view, geo, t0, dur, fps))
+        cars.append(
+            _make_car(
+                rng,
+                i,
+                styles[i % len(styles)],
+                view,
+                geo,
+                t0,
+                dur,
+                fps,
+                PAINTS[int(paints[i % len(paints)])],
+            )
+        )
     noise_bank = _noise_bank(rng, height, width, noise) if noise > 0 else []
     gains = 1.0 + 0.015 * np.cumsum(rng.normal(0, 0.3, n_frames))  # slow auto-exposure drift
     gains = np.clip(gains, 0.9, 1.1)
 
-    truths = {c.id: VehicleTruth(c.id, c.text, c.style, style_region(c.style), c.view, -1, -1,
-                                 None, None) for c in cars}
+    truths = {
+        c.id: VehicleTruth(c.id, c.text, c.style, style_region(c.style), c.view, -1, -1, None, None)
+        for c in cars
+    }
     writer = _open_writer(path, fps, (width, height), codec)
     try:
         for fi in range(n_frames):
@@ -573,8 +670,17 @@ def render_clip(
         v.first_full, v.last_full = (full[0], full[-1]) if full else (None, None)
         seen = sorted(v.frames)
         v.first_frame, v.last_frame = (seen[0], seen[-1]) if seen else (-1, -1)
-    truth = ClipTruth(path.name, width, height, float(fps), n_frames, seed, "synthetic",
-                      [truths[c.id] for c in cars], round(time.perf_counter() - start, 2))
+    truth = ClipTruth(
+        path.name,
+        width,
+        height,
+        float(fps),
+        n_frames,
+        seed,
+        "synthetic",
+        [truths[c.id] for c in cars],
+        round(time.perf_counter() - start, 2),
+    )
     truth.save(truth_path(path))
     return truth
 
@@ -616,8 +722,14 @@ def _render_frame(
             small = cv2.resize(sp.bgra, (nw, nh), interpolation=cv2.INTER_AREA)
             part = small[vy0:vy1, vx0:vx1]
         else:
-            part = cv2.warpAffine(sp.bgra, m, (vx1 - vx0, vy1 - vy0), flags=interp,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+            part = cv2.warpAffine(
+                sp.bgra,
+                m,
+                (vx1 - vx0, vy1 - vy0),
+                flags=interp,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=(0, 0, 0, 0),
+            )
         # motion blur from the real on-screen speed of the plate (exposure ~ half a frame)
         q = sp.plate_quad * np.float32([nw / sw, nh / sp.bgra.shape[0]]) + np.float32([x0, y0])
         nxt = c.pose(t + 0.5 / fps, geo)
@@ -646,12 +758,21 @@ def _render_frame(
                     part = np.dstack([np.clip(bgr, 0, 255).astype(np.uint8), part[..., 3]])
         _blend_sprite(frame, part, x0 + vx0, y0 + vy0, geo.y_wall)
         kx, ky = nw / sw, nh / sp.bgra.shape[0]
-        body = (x0 + sp.body_box[0] * kx, y0 + sp.body_box[1] * ky,
-                x0 + sp.body_box[2] * kx, y0 + sp.body_box[3] * ky)
+        body = (
+            x0 + sp.body_box[0] * kx,
+            y0 + sp.body_box[1] * ky,
+            x0 + sp.body_box[2] * kx,
+            y0 + sp.body_box[3] * ky,
+        )
         records.append((c, body, q, degraded))
         drawn.append((c.id, body))
     for k, (c, body, q, degraded) in enumerate(records):
-        pb = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+        pb = (
+            float(q[:, 0].min()),
+            float(q[:, 1].min()),
+            float(q[:, 0].max()),
+            float(q[:, 1].max()),
+        )
         vis_pb = _clip_box(pb, W, geo.y_wall, H)
         occluded = any(_overlap(pb, b) for _, b in drawn[k + 1 :])  # a nearer car covers it
         inside = pb[0] >= 0 and pb[1] >= geo.y_wall and pb[2] <= W and pb[3] <= H
@@ -692,12 +813,25 @@ def read_openalpr_label(txt: str | Path) -> tuple[Path, BoxT, str]:
     return p.with_name(parts[0]), (x, y, x + w, y + h), parts[5].strip().upper()
 
 
+_NOISE_SD = 16.0  # sigma of the stored noise fields (uint8 around 128)
+
+
+def _noise_u8(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Grey sensor noise with a little chroma, stored as uint8 around 128 (sigma 16)."""
+    z = rng.normal(0, 1, (h, w, 1)).astype(np.float32) + rng.normal(0, 0.4, (h, w, 3)).astype(
+        np.float32
+    )
+    return np.clip(128 + z * _NOISE_SD, 0, 255).astype(np.uint8)
+
+
 def _smooth(rng: np.random.Generator, n: int, knots: int = 5) -> np.ndarray:
     """A smooth random curve over n frames in [0, 1] (cubic interpolation of random knots)."""
     k = rng.random(knots + 2)
     x = np.linspace(0, n - 1, knots + 2)
     curve = np.interp(np.arange(n), x, k)
-    return cv2.GaussianBlur(curve.reshape(1, -1).astype(np.float32), (0, 0), max(1.0, n / (2 * knots))).ravel()
+    return cv2.GaussianBlur(
+        curve.reshape(1, -1).astype(np.float32), (0, 0), max(1.0, n / (2 * knots))
+    ).ravel()
 
 
 def make_replay_clip_from_photo(
@@ -744,6 +878,7 @@ def make_replay_clip_from_photo(
     quality = (85 - 60 * s * _smooth(rng, frames, 6)).clip(15, 95).astype(int)
     pcx, pcy = (x1 + x2) / 2, (y1 + y2) / 2
     cover = max(W / iw, H / ih)  # base scale so the photo covers the clip
+    noise = [_noise_u8(rng, H, W) for _ in range(4)]
     corners = np.array([[x1, y1, 1], [x2, y1, 1], [x2, y2, 1], [x1, y2, 1]], np.float64).T
     vt = VehicleTruth(0, text, None, region, "photo", -1, -1, None, None)
     writer = _open_writer(out_path, fps, (W, H), codec)
@@ -759,16 +894,23 @@ def make_replay_clip_from_photo(
             m = cv2.getRotationMatrix2D((cx, cy), float(rot[f]), sc)
             m[0, 2] += W / 2 - cx
             m[1, 2] += H / 2 - cy
-            fr = cv2.warpAffine(img, m, (W, H), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT)
+            fr = cv2.warpAffine(
+                img, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+            )
             if sigma[f] > 0.3:
                 fr = cv2.GaussianBlur(fr, (0, 0), float(sigma[f]))
-            ff = fr.astype(np.float32) * np.float32(gain[f])
-            ff += rng.normal(0, noise_sd[f], (H, W, 1)).astype(np.float32)
-            fr = dg.jpeg(np.clip(ff, 0, 255).astype(np.uint8), int(quality[f]))
+            # exposure and sensor noise in one saturating pass: fr * gain + (N - 128) * k
+            k = float(noise_sd[f]) / _NOISE_SD
+            fr = cv2.addWeighted(fr, float(gain[f]), noise[f % len(noise)], k, -128.0 * k)
+            fr = dg.jpeg(fr, int(quality[f]))
             writer.write(fr)
             q = (m @ corners).T
-            pb = (float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
+            pb = (
+                float(q[:, 0].min()),
+                float(q[:, 1].min()),
+                float(q[:, 0].max()),
+                float(q[:, 1].max()),
+            )
             vis_pb = _clip_box(pb, W, 0, H)
             inside = pb[0] >= 0 and pb[1] >= 0 and pb[2] <= W and pb[3] <= H
             vt.frames[f] = FrameTruth(
@@ -783,8 +925,17 @@ def make_replay_clip_from_photo(
     full = vt.full_frames()
     vt.first_full, vt.last_full = (full[0], full[-1]) if full else (None, None)
     vt.first_frame, vt.last_frame = 0, frames - 1
-    truth = ClipTruth(out_path.name, W, H, float(fps), frames, seed, "replay", [vt],
-                      round(time.perf_counter() - start, 2))
+    truth = ClipTruth(
+        out_path.name,
+        W,
+        H,
+        float(fps),
+        frames,
+        seed,
+        "replay",
+        [vt],
+        round(time.perf_counter() - start, 2),
+    )
     truth.save(truth_path(out_path))
     return truth
 
@@ -804,27 +955,50 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=12)
     ap.add_argument("--vehicles", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backgrounds", type=Path, default=None,
-                    help="folder of plate-free photos (default: procedural garage exit)")
-    ap.add_argument("--styles", default=None,
-                    help="comma-separated plate styles, cycled per vehicle ('uk' = front/rear)")
+    ap.add_argument(
+        "--backgrounds",
+        type=Path,
+        default=None,
+        help="folder of plate-free photos (default: procedural garage exit)",
+    )
+    ap.add_argument(
+        "--styles",
+        default=None,
+        help="comma-separated plate styles, cycled per vehicle ('uk' = front/rear)",
+    )
     ap.add_argument("--codec", default="mp4v")
-    ap.add_argument("--ttf-only", action="store_true",
-                    help="plates from TrueType fonts only (nothing from the shared data)")
+    ap.add_argument("--noise", type=float, default=3.0, help="sensor noise sigma (0: none)")
+    ap.add_argument(
+        "--ttf-only",
+        action="store_true",
+        help="plates from TrueType fonts only (nothing from the shared data)",
+    )
     a = ap.parse_args(argv)
     t = time.perf_counter()
     truth = render_clip(
-        a.out, width=a.width, height=a.height, fps=a.fps, seconds=a.seconds,
-        n_vehicles=a.vehicles, seed=a.seed, backgrounds=a.backgrounds,
-        plate_styles=a.styles.split(",") if a.styles else None, codec=a.codec,
+        a.out,
+        width=a.width,
+        height=a.height,
+        fps=a.fps,
+        seconds=a.seconds,
+        n_vehicles=a.vehicles,
+        seed=a.seed,
+        backgrounds=a.backgrounds,
+        plate_styles=a.styles.split(",") if a.styles else None,
+        codec=a.codec,
         ttf_only=a.ttf_only,
+        noise=a.noise,
     )
     dt = time.perf_counter() - t
-    print(f"wrote {a.out} ({truth.frame_count} frames, {a.width}x{a.height}) and "
-          f"{truth_path(a.out)} in {dt:.1f} s ({truth.frame_count / dt:.1f} frames/s)")
+    print(
+        f"wrote {a.out} ({truth.frame_count} frames, {a.width}x{a.height}) and "
+        f"{truth_path(a.out)} in {dt:.1f} s ({truth.frame_count / dt:.1f} frames/s)"
+    )
     for v in truth.vehicles:
-        print(f"  vehicle {v.id}: {v.text:<9} {v.style:<12} {v.view:<5} frames "
-              f"{v.first_frame}-{v.last_frame}, plate fully visible {v.first_full}-{v.last_full}")
+        print(
+            f"  vehicle {v.id}: {v.text:<9} {v.style:<12} {v.view:<5} frames "
+            f"{v.first_frame}-{v.last_frame}, plate fully visible {v.first_full}-{v.last_full}"
+        )
     return 0
 
 

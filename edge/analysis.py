@@ -1,0 +1,440 @@
+"""Per-camera analysis after inference: tracks, plate-to-vehicle links, votes, and events.
+
+Owns the middle of the pipeline, as typed messages:
+
+    Frame (edge.capture) --inference--> FrameAnalysis --CameraAnalyzer--> PlateDecision
+        --to_plate_event--> PlateEvent (edge.events)
+
+`CameraAnalyzer` is pure logic with no threads and no I/O (the pipeline feeds it), so it can be
+tested frame by frame:
+
+- one `MultiClassTracker` per camera tracks vehicles and plates; a `PlateVehicleLinker` ties
+  each plate track to a vehicle track by majority over its history;
+- reads of a plate track go to the camera's `PlateVoter` under a *vote key*: the vehicle track
+  id when the plate is linked, else the plate track id. The key is fixed when the plate track is
+  confirmed (its reads from the tentative phase are buffered until then), so a plate track whose
+  link appears later never splits its reads. Several plate tracks of one vehicle (a tracker ID
+  switch, front and rear plate) vote together;
+- a vote key ends when every tracker track that fed it has ended; then the voter's FINAL comes;
+- decisions with ``duplicate_of`` set (the same vehicle again within the reappear window) are
+  counted and never turned into events.
+
+Clock: files vote on their video time (so dedupe windows and parked-car limits mean video
+seconds even when replayed faster than real time) and report UTC as ``origin + video_time``
+where origin is the wall time of the first frame minus its video time; live sources use the
+frame's wall clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from edge.events import Candidate, PlateEvent, encode_crop
+from edge.plate_format import PlateFormats
+from edge.tracking import (
+    MultiClassTracker,
+    PlateVehicleLinker,
+    TrackerConfig,
+    TrackState,
+    TrackStatus,
+)
+from edge.types import BoxTuple, PlateResult
+from edge.voting import (
+    DecisionType,
+    PlateDecision,
+    PlateRead,
+    PlateVoter,
+    VoterConfig,
+    crop_quality,
+)
+
+VEHICLE_CLS = 0
+PLATE_CLS = 1
+
+# Tracker defaults for the two classes. Plates are small and the detector's score on them is
+# lower and noisier than on vehicles, so plate tracks start and continue at lower scores.
+DEFAULT_TRACKERS: dict[int, TrackerConfig] = {
+    VEHICLE_CLS: TrackerConfig(high_threshold=0.4, low_threshold=0.1, new_track_threshold=0.5),
+    PLATE_CLS: TrackerConfig(high_threshold=0.3, low_threshold=0.1, new_track_threshold=0.35),
+}
+
+
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """One frame after inference: what the detector and reader found, in frame pixels.
+
+    ``analysed`` is False for a frame the motion gate skipped: no detections, but the trackers
+    still advance (tracks age). ``crops[i]`` is the (copied) image region plate ``i`` was read
+    from, or None when events carry no crops.
+    """
+
+    camera: str
+    index: int
+    timestamp: float  # wall clock (epoch seconds) when the frame was read
+    video_time_s: float | None
+    monotonic: float
+    analysed: bool
+    vehicle_boxes: np.ndarray  # (V, 4) xyxy
+    vehicle_scores: np.ndarray  # (V,)
+    plates: tuple[PlateResult, ...] = ()
+    crops: tuple[np.ndarray | None, ...] = ()
+    detect_ms: float = 0.0
+    read_ms: float = 0.0
+
+    @staticmethod
+    def empty_boxes() -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What an event needs about a read besides the text: kept as ``PlateRead.crop``."""
+
+    crop: np.ndarray | None
+    vehicle_box: BoxTuple | None
+    video_time_s: float | None
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    crop: bool = True
+    crop_max_width: int = 320
+    crop_quality: int = 85
+    provisional: bool = True  # publish provisional events (finals are always published)
+
+
+@dataclass(frozen=True)
+class TrackOverlay:
+    """A track as drawn on an annotated frame."""
+
+    track_id: int
+    kind: str  # "vehicle" | "plate"
+    box: BoxTuple
+    matched: bool  # matched a detection in the last analysed frame
+    plate: str | None = None  # current consensus (plates)
+    status: str | None = None  # None | "provisional" | "final"
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def to_plate_event(
+    decision: PlateDecision,
+    *,
+    track_id: int,
+    track_uuid: str | None = None,
+    to_utc: float = 0.0,
+    options: EventOptions | None = None,
+    regions: dict[str, str] | None = None,
+    is_file: bool = False,
+) -> PlateEvent:
+    """Map a voter decision to the wire event.
+
+    ``to_utc`` is added to the decision's clock to get epoch seconds (the file origin; 0 for
+    live sources, whose clock already is epoch seconds). Candidate ``score`` is the candidate's
+    share of the confidence weight of the listed (top-k) candidates. Boxes and the crop are the
+    best read's (the voter keeps the highest-quality read).
+    """
+    opts = options or EventOptions()
+    cons = decision.consensus
+    best = decision.best_read
+    ctx = best.crop if isinstance(best.crop, ReadContext) else None
+    total = sum(c.score for c in cons.candidates) or 1.0
+    candidates = [
+        Candidate(text=c.text, votes=c.votes, score=min(1.0, c.score / total))
+        for c in cons.candidates
+        if c.text
+    ]
+    crop_b64 = None
+    if opts.crop and ctx is not None and ctx.crop is not None and ctx.crop.size:
+        crop_b64 = encode_crop(ctx.crop, opts.crop_max_width, opts.crop_quality)
+    plate_box = best.plate_box or decision.plate_box
+    if plate_box is None:
+        raise ValueError(f"decision {decision.event_id}: no plate box")
+    return PlateEvent(
+        event_id=decision.event_id,
+        type=decision.type.value,
+        camera=decision.camera,
+        track_id=track_id,
+        track_uuid=track_uuid,
+        plate=cons.text,
+        confidence=cons.confidence,
+        char_confidences=list(cons.char_confidences),
+        candidates=candidates,
+        region=(regions or {}).get(cons.format or "") or None,
+        format=cons.format,
+        first_seen=_utc(decision.first_seen + to_utc),
+        last_seen=_utc(decision.last_seen + to_utc),
+        first_frame=decision.first_frame,
+        last_frame=decision.last_frame,
+        video_time_s=(ctx.video_time_s if ctx is not None else None) if is_file else None,
+        vehicle_box=ctx.vehicle_box if ctx is not None else None,
+        plate_box=[max(0.0, float(v)) for v in plate_box],
+        crop_jpeg_b64=crop_b64,
+    )
+
+
+@dataclass
+class AnalyzerCounters:
+    frames: int = 0  # frames given to update()
+    analysed: int = 0  # frames with inference (not motion-gated)
+    reads: int = 0  # non-empty plate reads added to the voter
+    provisional: int = 0  # provisional events emitted
+    final: int = 0  # final events emitted
+    duplicates: int = 0  # decisions suppressed as the same vehicle seen again
+    unpublished_provisional: int = 0  # provisionals suppressed by EventOptions.provisional
+
+
+@dataclass
+class _KeyState:
+    members: set[int] = field(default_factory=set)  # live tracker track ids feeding the key
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str | None = None  # last published event type
+
+
+class CameraAnalyzer:
+    """Tracks + links + votes for one camera; ``update`` per frame returns publishable events."""
+
+    def __init__(
+        self,
+        camera: str,
+        *,
+        voter_config: VoterConfig | None = None,
+        formats: PlateFormats | None = None,
+        trackers: dict[int, TrackerConfig] | None = None,
+        link_overlap: float = 0.5,
+        events: EventOptions | None = None,
+    ) -> None:
+        self.camera = camera
+        self.voter = PlateVoter(voter_config, formats, camera=camera)
+        self.tracker = MultiClassTracker(dict(trackers or DEFAULT_TRACKERS))
+        self.linker = PlateVehicleLinker(link_overlap)
+        self.events = events or EventOptions()
+        self.regions = {p.name: p.region for p in formats.patterns} if formats else {}
+        self.min_hits = self.tracker.trackers[PLATE_CLS].config.min_hits
+        self.counters = AnalyzerCounters()
+        self._keys: dict[int, _KeyState] = {}  # vote key -> state
+        self._key_of: dict[int, int] = {}  # plate track id -> vote key
+        self._member_of: dict[int, set[int]] = {}  # tracker track id -> vote keys it feeds
+        self._pending: dict[int, list[PlateRead]] = {}  # tentative plate track -> reads
+        self._origin: float | None = None  # file clock -> epoch offset (None: live clock)
+        self._is_file: bool | None = None
+        self._last_clock: float | None = None
+        self._overlays: list[TrackOverlay] = []
+
+    # ------------------------------------------------------------------ clock
+
+    def _clock(self, fa: FrameAnalysis) -> float:
+        if self._is_file is None:
+            self._is_file = fa.video_time_s is not None
+            if self._is_file:
+                self._origin = fa.timestamp - float(fa.video_time_s or 0.0)
+        t = float(fa.video_time_s) if self._is_file and fa.video_time_s is not None else fa.timestamp
+        if self._last_clock is not None and t < self._last_clock:
+            t = self._last_clock  # never let the voter's clock run backwards
+        self._last_clock = t
+        return t
+
+    @property
+    def utc_offset(self) -> float:
+        return self._origin if self._is_file and self._origin is not None else 0.0
+
+    # ------------------------------------------------------------------ per frame
+
+    def update(self, fa: FrameAnalysis) -> list[PlateEvent]:
+        self.counters.frames += 1
+        if fa.analysed:
+            self.counters.analysed += 1
+        now = self._clock(fa)
+        nv = len(fa.vehicle_boxes)
+        plate_boxes = np.array([p.box for p in fa.plates], np.float64).reshape(-1, 4)
+        boxes = np.vstack([np.asarray(fa.vehicle_boxes, np.float64).reshape(-1, 4), plate_boxes])
+        scores = np.concatenate(
+            [
+                np.asarray(fa.vehicle_scores, np.float64).reshape(-1),
+                np.array([p.detection_score for p in fa.plates], np.float64),
+            ]
+        )
+        classes = np.array([VEHICLE_CLS] * nv + [PLATE_CLS] * len(fa.plates), np.int64)
+        tracks = self.tracker.update(boxes, scores, classes, fa.index)
+        removed = list(self.tracker.last_removed)
+        vehicles = [t for t in tracks if t.cls == VEHICLE_CLS]
+        plates = [t for t in tracks if t.cls == PLATE_CLS]
+        links = self.linker.update(plates, vehicles)
+        live_vehicles = {t.track_id: t for t in vehicles}
+
+        decisions: list[tuple[int, PlateDecision]] = []
+        for t in plates:
+            if t.det_index < nv:
+                continue  # not matched in this frame (det_index -1) or not a plate row
+            result = fa.plates[t.det_index - nv]
+            if not result.read.text:
+                continue
+            crop = fa.crops[t.det_index - nv] if fa.crops else None
+            vid = links.get(t.track_id)
+            vbox = live_vehicles[vid].box if vid in live_vehicles else result.vehicle_box
+            confs = tuple(float(c) for c in result.read.char_confidences)
+            if len(confs) != len(result.read.text):
+                continue  # malformed read; the voter would refuse it
+            read = PlateRead(
+                text=result.read.text,
+                char_confidences=confs,
+                frame_index=fa.index,
+                timestamp=now,
+                plate_box=result.box,
+                quality=crop_quality(result.box, confs),
+                crop=ReadContext(crop, vbox, fa.video_time_s),
+            )
+            if t.hits < self.min_hits:
+                self._pending.setdefault(t.track_id, []).append(read)
+                continue
+            key = self._key_for(t.track_id, vid if vid in live_vehicles else None)
+            for r in [*self._pending.pop(t.track_id, []), read]:
+                self.counters.reads += 1
+                d = self.voter.add(key, r)
+                if d is not None:
+                    decisions.append((key, d))
+
+        for t in removed:
+            decisions += self._track_ended(t)
+        self._overlays = self._make_overlays(tracks)
+        return self._publishable(decisions)
+
+    def finish(self) -> list[PlateEvent]:
+        """End of stream: end every track and return the final events."""
+        removed = self.tracker.finish()
+        decisions: list[tuple[int, PlateDecision]] = []
+        for t in removed:
+            decisions += self._track_ended(t)
+        # Keys whose members were already gone but somehow remain (defensive): end them too.
+        for key in list(self._keys):
+            decisions += self._end_key(key)
+        self._overlays = []
+        return self._publishable(decisions)
+
+    # ------------------------------------------------------------------ keys
+
+    def _key_for(self, plate_tid: int, vehicle_tid: int | None) -> int:
+        key = self._key_of.get(plate_tid)
+        if key is not None:
+            return key
+        key = vehicle_tid if vehicle_tid is not None else plate_tid
+        self._key_of[plate_tid] = key
+        state = self._keys.setdefault(key, _KeyState())
+        for member in {plate_tid, key}:
+            state.members.add(member)
+            self._member_of.setdefault(member, set()).add(key)
+        return key
+
+    def _track_ended(self, t: TrackState) -> list[tuple[int, PlateDecision]]:
+        tid = t.track_id
+        self._pending.pop(tid, None)
+        if t.cls == PLATE_CLS:
+            self.linker.forget([tid])
+            self._key_of.pop(tid, None)
+        out: list[tuple[int, PlateDecision]] = []
+        for key in self._member_of.pop(tid, set()):
+            state = self._keys.get(key)
+            if state is None:
+                continue
+            state.members.discard(tid)
+            if not state.members:
+                out += self._end_key(key)
+        return out
+
+    def _end_key(self, key: int) -> list[tuple[int, PlateDecision]]:
+        state = self._keys.get(key)
+        if state is None:
+            return []
+        for m in state.members:
+            self._member_of.get(m, set()).discard(key)
+        d = self.voter.end_track(key)
+        if d is None:
+            del self._keys[key]
+            return []
+        return [(key, d)]
+
+    # ------------------------------------------------------------------ events
+
+    def _publishable(self, decisions: Sequence[tuple[int, PlateDecision]]) -> list[PlateEvent]:
+        out = []
+        for key, d in decisions:
+            state = self._keys.get(key) or _KeyState()
+            if d.type is DecisionType.FINAL and not state.members:
+                self._keys.pop(key, None)  # the key is done
+            if d.duplicate_of is not None:
+                self.counters.duplicates += 1
+                continue
+            if d.type is DecisionType.PROVISIONAL and not self.events.provisional:
+                self.counters.unpublished_provisional += 1
+                continue
+            if d.type is DecisionType.FINAL:
+                self.counters.final += 1
+            else:
+                self.counters.provisional += 1
+            state.status = d.type.value
+            out.append(
+                to_plate_event(
+                    d,
+                    track_id=key,
+                    track_uuid=state.uuid,
+                    to_utc=self.utc_offset,
+                    options=self.events,
+                    regions=self.regions,
+                    is_file=bool(self._is_file),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ overlays
+
+    def _make_overlays(self, tracks: Sequence[TrackState]) -> list[TrackOverlay]:
+        out = []
+        for t in tracks:
+            if t.state == TrackStatus.TENTATIVE:
+                continue
+            if t.cls == VEHICLE_CLS:
+                out.append(TrackOverlay(t.track_id, "vehicle", t.box, t.det_index >= 0))
+                continue
+            key = self._key_of.get(t.track_id)
+            plate = status = None
+            if key is not None:
+                cons = self.voter.current(key)
+                plate = cons.text if cons is not None else None
+                state = self._keys.get(key)
+                status = state.status if state is not None else None
+            out.append(
+                TrackOverlay(
+                    key if key is not None else t.track_id,
+                    "plate",
+                    t.box,
+                    t.det_index >= 0,
+                    plate,
+                    status,
+                )
+            )
+        return out
+
+    @property
+    def overlays(self) -> list[TrackOverlay]:
+        """Confirmed tracks after the last update (for annotated video)."""
+        return list(self._overlays)
+
+
+__all__ = [
+    "CameraAnalyzer",
+    "DEFAULT_TRACKERS",
+    "EventOptions",
+    "FrameAnalysis",
+    "PLATE_CLS",
+    "ReadContext",
+    "TrackOverlay",
+    "VEHICLE_CLS",
+    "to_plate_event",
+]
