@@ -24,6 +24,7 @@ EDGE_COMMANDS: list[tuple[str, str]] = [
     ("run", "edge.run_cli"),
     ("replay", "edge.replay_cli"),
     ("demo", "edge.demo_cli"),
+    ("dashboard", "edge.dashboard_cli"),
 ]
 
 

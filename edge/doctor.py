@@ -346,6 +346,8 @@ def check_cameras(p: Probes, cfg: Any) -> list[CheckResult]:
             "file": "check the path (relative paths are relative to the config file)",
             "images": "check the folder path and that it holds images",
         }.get(cam.kind.value, "")
+        # "could not open stream source 'rtsp://...'" -> "could not open it": say the URL once.
+        text = text.replace(f"{cam.kind.value} source {redact(cam.source)!r}", "it")
         results.append(CheckResult(name, "FAIL", f"cannot read {where}: {text}", advice))
     skipped = [c.name for c in cfg.cameras if not c.enabled]
     if skipped:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -315,3 +316,35 @@ _NO_CV_GST = (
     "'GStreamer: NO', as every pip opencv wheel does). On Jetson use JetPack's python3-opencv "
     "(the deploy/jetson Docker image does) and uninstall pip's opencv-python*"
 )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m edge.gstreamer SOURCE [--codec h265] [--width W --height H --fps F]``: print
+    how this machine would capture SOURCE (for pasting into cameras.yaml)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python3 -m edge.gstreamer", description=main.__doc__)
+    ap.add_argument("source", help="rtsp://..., a file, csi://N, /dev/videoN or N")
+    ap.add_argument("--codec", choices=["h264", "h265", "auto"], default="h264")
+    ap.add_argument("--width", type=int)
+    ap.add_argument("--height", type=int)
+    ap.add_argument("--fps", type=float)
+    ap.add_argument("--jetson", action="store_true",
+                    help="print the Jetson hardware pipeline even on this machine")
+    a = ap.parse_args(argv)
+    src = parse_source(a.source, codec=a.codec, width=a.width, height=a.height, fps=a.fps)
+    if a.jetson:
+        print(build_pipeline(src, hardware=True))
+        return 0
+    try:
+        backend, target = choose_capture(src, detect_platform())
+    except CaptureUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"# {backend}")
+    print(target)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

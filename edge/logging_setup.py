@@ -50,9 +50,10 @@ def setup_logging(
             target.removeHandler(h)
             h.close()
     if isinstance(level, str):
-        level = logging.getLevelName(level.upper())
-        if not isinstance(level, int):
-            raise ValueError(f"unknown log level {level!r}")
+        number = logging.getLevelName(level.upper())
+        if not isinstance(number, int):
+            raise ValueError(f"unknown log level {level!r} (DEBUG, INFO, WARNING, ERROR)")
+        level = number
     target.setLevel(level)
     handlers: list[logging.Handler] = []
     if log_file is not None:

@@ -206,11 +206,18 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-6))
 
 
-def _check_replay(photo: Path, box: tuple[float, float, float, float], out: Path) -> None:
+def _check_replay(
+    photo: Path,
+    box: tuple[float, float, float, float],
+    out: Path,
+    size: tuple[int, int] | None = None,
+) -> None:
     img = cv2.imread(str(photo))
     x1, y1, x2, y2 = (round(v) for v in box)
     ref = img[y1:y2, x1:x2]
-    truth = make_replay_clip_from_photo(photo, box, out, frames=30, text="ABC123", seed=5)
+    truth = make_replay_clip_from_photo(
+        photo, box, out, frames=30, text="ABC123", seed=5, size=size
+    )
     frames = _frames(out)
     assert len(frames) == truth.frame_count == 30
     assert ClipTruth.load(truth_path(out)).to_json() == truth.to_json()
@@ -221,13 +228,14 @@ def _check_replay(photo: Path, box: tuple[float, float, float, float], out: Path
         t = v.frames[f]
         assert t.plate_visibility == "full"  # the pan/zoom keeps the plate in view
         bx1, by1, bx2, by2 = (round(c) for c in t.plate_box)
-        crop = cv2.resize(fr[by1:by2, bx1:bx2], (ref.shape[1], ref.shape[0]))
-        on.append(_corr(crop, ref))
+        crop = fr[by1:by2, bx1:bx2]
+        # compare at the lower of the two resolutions (the clip may be smaller than the photo)
+        small = cv2.resize(ref, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_AREA)
+        on.append(_corr(crop, small))
         dy = round(1.5 * (by2 - by1))  # the same box moved 1.5 plate heights up or down
         sy1 = by1 + dy if by2 + dy <= fr.shape[0] else by1 - dy
         assert sy1 >= 0
-        side = cv2.resize(fr[sy1 : sy1 + by2 - by1, bx1:bx2], (ref.shape[1], ref.shape[0]))
-        off.append(_corr(side, ref))
+        off.append(_corr(fr[sy1 : sy1 + by2 - by1, bx1:bx2], small))
         centres.append(((bx1 + bx2) / 2, (by1 + by2) / 2))
     assert np.median(on) > 0.6, on
     assert np.median(on) > np.median(off) + 0.3, (on, off)
@@ -254,7 +262,7 @@ def test_replay_clip_on_real_photo(tmp_path: Path) -> None:
         pytest.skip(f"shared data not found: {folder} (set PLATEWATCH_DATA)")
     photo, box, text = read_openalpr_label(labels[0])
     assert photo.is_file() and text
-    _check_replay(photo, box, tmp_path / "real.mp4")
+    _check_replay(photo, box, tmp_path / "real.mp4", size=(640, 360))
 
 
 def test_replay_rejects_box_outside_photo(tmp_path: Path) -> None:
@@ -262,3 +270,31 @@ def test_replay_rejects_box_outside_photo(tmp_path: Path) -> None:
     cv2.imwrite(str(photo), np.zeros((50, 60, 3), np.uint8))
     with pytest.raises(ValueError, match="outside"):
         make_replay_clip_from_photo(photo, (10, 10, 70, 20), tmp_path / "r.mp4")
+
+
+@pytest.mark.slow
+def test_1080p_plate_sizes_and_real_backgrounds(tmp_path: Path) -> None:
+    """At 1080p a fully visible plate is roughly 70-240 px wide (readable, realistic)."""
+    folder = fonts.data_root() / "backgrounds"
+    if not folder.is_dir():
+        pytest.skip(f"shared data not found: {folder} (set PLATEWATCH_DATA)")
+    truth = render_clip(
+        tmp_path / "hd.mp4",
+        width=1920,
+        height=1080,
+        fps=10,
+        seconds=6,
+        n_vehicles=2,
+        seed=11,
+        backgrounds=folder,
+        noise=0,
+    )
+    assert len(_frames(tmp_path / "hd.mp4")) == truth.frame_count == 60
+    for v in truth.vehicles:
+        widths = [
+            t.plate_box[2] - t.plate_box[0]
+            for t in v.frames.values()
+            if t.plate_visibility == "full"
+        ]
+        assert len(widths) >= 10
+        assert 60 <= min(widths) <= 110 and 150 <= max(widths) <= 240, (v.style, widths)
