@@ -40,32 +40,78 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--models", type=Path, default=None, metavar="DIR",
-                   help="folder with detector.onnx/reader.onnx + .json (default: the shipped ones)")
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder with detector.onnx/reader.onnx + .json (default: the shipped ones)",
+    )
     p.add_argument("--precision", choices=PRECISIONS, default="fp16", help="default fp16")
-    p.add_argument("--reader-precision", choices=PRECISIONS, default=None,
-                   help="override for the reader (e.g. int8 detector + fp16 reader, as "
-                   "NVIDIA's DeepStream LPR sample does)")
-    p.add_argument("--calib-dir", type=Path, default=None, metavar="DIR",
-                   help="int8: folder of real camera frames (needed once; the cache is reused)")
-    p.add_argument("--reader-calib-dir", type=Path, default=None, metavar="DIR",
-                   help="int8 reader: folder of plate crops (default: crops the ONNX detector "
-                   "finds in --calib-dir)")
-    p.add_argument("--calib-images", type=int, default=DEFAULT_CALIB_IMAGES, metavar="N",
-                   help=f"most calibration images used, spread evenly (default {DEFAULT_CALIB_IMAGES})")
-    p.add_argument("--recalibrate", action="store_true", help="ignore an existing calibration cache")
-    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="where engines live (default: <models>/engines)")
-    p.add_argument("--reader-batch", default=str(DEFAULT_READER_BATCH), metavar="MIN:OPT:MAX",
-                   help="reader batch profile, or N for a fixed batch (default 1:8:16)")
-    p.add_argument("--workspace-mb", type=int, default=DEFAULT_WORKSPACE_MB, metavar="MB",
-                   help=f"TensorRT workspace memory pool limit (default {DEFAULT_WORKSPACE_MB})")
+    p.add_argument(
+        "--reader-precision",
+        choices=PRECISIONS,
+        default=None,
+        help="override for the reader (e.g. int8 detector + fp16 reader, as "
+        "NVIDIA's DeepStream LPR sample does)",
+    )
+    p.add_argument(
+        "--calib-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="int8: folder of real camera frames (needed once; the cache is reused)",
+    )
+    p.add_argument(
+        "--reader-calib-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="int8 reader: folder of plate crops (default: crops the ONNX detector "
+        "finds in --calib-dir)",
+    )
+    p.add_argument(
+        "--calib-images",
+        type=int,
+        default=DEFAULT_CALIB_IMAGES,
+        metavar="N",
+        help=f"most calibration images used, spread evenly (default {DEFAULT_CALIB_IMAGES})",
+    )
+    p.add_argument(
+        "--recalibrate", action="store_true", help="ignore an existing calibration cache"
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where engines live (default: <models>/engines)",
+    )
+    p.add_argument(
+        "--reader-batch",
+        default=str(DEFAULT_READER_BATCH),
+        metavar="MIN:OPT:MAX",
+        help="reader batch profile, or N for a fixed batch (default 1:8:16)",
+    )
+    p.add_argument(
+        "--workspace-mb",
+        type=int,
+        default=DEFAULT_WORKSPACE_MB,
+        metavar="MB",
+        help=f"TensorRT workspace memory pool limit (default {DEFAULT_WORKSPACE_MB})",
+    )
     p.add_argument("--only", choices=["detector", "reader"], default=None, help="build one model")
     p.add_argument("--force", action="store_true", help="rebuild even if the cache is fresh")
-    p.add_argument("--check", action="store_true",
-                   help="only report whether the cached engines are valid here (exit 1 if not)")
-    p.add_argument("--print-trtexec", action="store_true",
-                   help="print the equivalent trtexec commands and exit (needs no TensorRT)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only report whether the cached engines are valid here (exit 1 if not)",
+    )
+    p.add_argument(
+        "--print-trtexec",
+        action="store_true",
+        help="print the equivalent trtexec commands and exit (needs no TensorRT)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -101,9 +147,7 @@ def _plans(args: argparse.Namespace, models: Path, cache_dir: Path) -> list[Any]
     return plans
 
 
-def _calibration_source(
-    args: argparse.Namespace, model: str, onnx: Path, det_onnx: Path
-) -> Any:
+def _calibration_source(args: argparse.Namespace, model: str, onnx: Path, det_onnx: Path) -> Any:
     """Zero-argument factory of calibration batches, or None when no images were given."""
     from edge.models import load_spec
 
@@ -124,7 +168,9 @@ def _calibration_source(
         return None
     frames = list_images(args.calib_dir, args.calib_images)
     return lambda: reader_calibration_batches(
-        plate_crops_from_frames(frames, det_onnx), spec.input, batch  # type: ignore[union-attr]
+        plate_crops_from_frames(frames, det_onnx),
+        spec.input,
+        batch,  # type: ignore[union-attr]
     )
 
 
@@ -154,7 +200,9 @@ def run(args: argparse.Namespace, device: Any = None, builder: Any = None) -> in
             file=sys.stderr,
         )
         return 2
-    print(f"device: {info.gpu_name} (compute {info.compute_capability}), TensorRT {info.trt_version}")
+    print(
+        f"device: {info.gpu_name} (compute {info.compute_capability}), TensorRT {info.trt_version}"
+    )
     status = 0
     for plan in plans:
         try:
@@ -167,7 +215,8 @@ def run(args: argparse.Namespace, device: Any = None, builder: Any = None) -> in
         if args.check:
             ok = res.check.fresh
             status |= 0 if ok else 1
-            print(f"{plan.model:8s} {plan.precision}: {'OK' if ok else 'REBUILD'}  {res.check.describe()}")
+            verdict = "OK" if ok else "REBUILD"
+            print(f"{plan.model:8s} {plan.precision}: {verdict}  {res.check.describe()}")
             continue
         what = "built" if res.built else "cached"
         why = f" (was {res.check.state}: {'; '.join(res.check.reasons)})" if res.built else ""

@@ -103,11 +103,15 @@ def check_gpu(p: Probes) -> CheckResult:
         if rc == 0 and out:
             return CheckResult("gpu", "OK", f"NVIDIA GPU: {out.splitlines()[0]}")
         return CheckResult(
-            "gpu", "FAIL", "nvidia-smi is installed but cannot talk to the driver",
+            "gpu",
+            "FAIL",
+            "nvidia-smi is installed but cannot talk to the driver",
             "reboot after a driver install, or check `nvidia-smi` and `dmesg | grep -i nvidia`",
         )
     return CheckResult(
-        "gpu", "WARN", "no NVIDIA GPU found (no Jetson device tree, no nvidia-smi)",
+        "gpu",
+        "WARN",
+        "no NVIDIA GPU found (no Jetson device tree, no nvidia-smi)",
         "platewatch runs on the CPU with ONNX Runtime; on a Jetson install JetPack 6",
     )
 
@@ -120,7 +124,9 @@ def check_cuda(p: Probes) -> CheckResult:
             cudart = p.import_module("cuda.cudart")
     except ImportError:
         return CheckResult(
-            "cuda", "WARN", "cuda-python is not installed",
+            "cuda",
+            "WARN",
+            "cuda-python is not installed",
             "the TensorRT backend needs it: `pip install cuda-python` (JetPack 6: the 12.x one)",
         )
     try:
@@ -130,7 +136,9 @@ def check_cuda(p: Probes) -> CheckResult:
     if int(err) != 0 or count < 1:
         name = getattr(err, "name", str(err))
         return CheckResult(
-            "cuda", "WARN", f"cuda-python is installed but finds no usable CUDA device ({name})",
+            "cuda",
+            "WARN",
+            f"cuda-python is installed but finds no usable CUDA device ({name})",
             "on Jetson run inside the nvidia runtime (docker --runtime nvidia) or check JetPack",
         )
     return CheckResult("cuda", "OK", f"CUDA runtime sees {count} device(s)")
@@ -139,8 +147,11 @@ def check_cuda(p: Probes) -> CheckResult:
 def _engine_models(cfg: Any) -> list[Path]:
     if cfg is None:
         return []
-    return [m for m in (cfg.models.detector, cfg.models.reader) if m.suffix.lower() in (
-        ".engine", ".plan", ".trt")]
+    return [
+        m
+        for m in (cfg.models.detector, cfg.models.reader)
+        if m.suffix.lower() in (".engine", ".plan", ".trt")
+    ]
 
 
 def check_tensorrt(p: Probes, cfg: Any) -> CheckResult:
@@ -150,17 +161,24 @@ def check_tensorrt(p: Probes, cfg: Any) -> CheckResult:
     except Exception:  # ImportError, or a stub wheel failing inside
         needed = _engine_models(cfg)
         status: Status = "FAIL" if needed else "WARN"
-        why = (f"the config uses TensorRT engines ({', '.join(m.name for m in needed)})"
-               if needed else "the .onnx models will run with ONNX Runtime instead")
+        why = (
+            f"the config uses TensorRT engines ({', '.join(m.name for m in needed)})"
+            if needed
+            else "the .onnx models will run with ONNX Runtime instead"
+        )
         return CheckResult(
-            "tensorrt", status, f"TensorRT is not installed; {why}",
+            "tensorrt",
+            status,
+            f"TensorRT is not installed; {why}",
             "on Jetson install JetPack 6 (`sudo apt install nvidia-jetpack`) or use the "
             "deploy/jetson Docker image; on x86 GPUs `pip install 'platewatch[trt]'`",
         )
     major = version.split(".")[0]
     if not major.isdigit() or int(major) < 10:
         return CheckResult(
-            "tensorrt", "FAIL", f"TensorRT {version} found; platewatch needs TensorRT 10",
+            "tensorrt",
+            "FAIL",
+            f"TensorRT {version} found; platewatch needs TensorRT 10",
             "JetPack 6.x ships TensorRT 10; JetPack 5 (TensorRT 8.5) is not supported",
         )
     return CheckResult("tensorrt", "OK", f"TensorRT {version}")
@@ -182,10 +200,14 @@ def check_models(p: Probes, cfg: Any, models_dir: Path | None) -> list[CheckResu
     for role, path in _model_paths(cfg, models_dir):
         name = f"model:{role}"
         if not path.is_file():
-            out.append(CheckResult(
-                name, "FAIL", f"{path} not found",
-                "set models.detector/reader in the config, or put the shipped models there",
-            ))
+            out.append(
+                CheckResult(
+                    name,
+                    "FAIL",
+                    f"{path} not found",
+                    "set models.detector/reader in the config, or put the shipped models there",
+                )
+            )
             continue
         try:
             spec = load_spec(path)
@@ -197,12 +219,16 @@ def check_models(p: Probes, cfg: Any, models_dir: Path | None) -> list[CheckResu
             continue
         digest = sha256_file(path)
         if spec.onnx_sha256 and spec.onnx_sha256.lower() != digest:
-            out.append(CheckResult(
-                name, "WARN",
-                f"{path.name}: sha256 {digest[:12]} differs from onnx_sha256 "
-                f"{spec.onnx_sha256[:12]} in its .json",
-                "the metadata describes another export: re-copy the model and its .json together",
-            ))
+            out.append(
+                CheckResult(
+                    name,
+                    "WARN",
+                    f"{path.name}: sha256 {digest[:12]} differs from onnx_sha256 "
+                    f"{spec.onnx_sha256[:12]} in its .json",
+                    "the metadata describes another export: re-copy the model and its .json "
+                    "together",
+                )
+            )
         elif spec.onnx_sha256:
             out.append(CheckResult(name, "OK", f"{path.name} present, sha256 matches its .json"))
         else:
@@ -220,17 +246,17 @@ def check_engines(
     cache = cache_dir or (onnx_dir / "engines" if onnx_dir else None)
     engines = set(_engine_models(cfg))
     if cache is not None and cache.is_dir():
-        engines |= {
-            e for e in cache.glob("*.engine") if e.is_symlink() or e.name.count("-") == 1
-        }
+        engines |= {e for e in cache.glob("*.engine") if e.is_symlink() or e.name.count("-") == 1}
     if not engines:
-        return CheckResult("engines", "OK", "no TensorRT engines in use (ONNX Runtime runs the "
-                           ".onnx models)", "")
+        return CheckResult(
+            "engines", "OK", "no TensorRT engines in use (ONNX Runtime runs the .onnx models)", ""
+        )
     try:
         info: DeviceInfo = p.device.device_info()
     except (DeviceInfoError, Exception) as exc:
         return CheckResult(
-            "engines", "WARN" if not _engine_models(cfg) else "FAIL",
+            "engines",
+            "WARN" if not _engine_models(cfg) else "FAIL",
             f"{len(engines)} engine(s) found but they cannot be verified here: {exc}",
             "engines only run on the device and TensorRT they were built with",
         )
@@ -250,11 +276,16 @@ def check_engines(
         (bad if reasons else good).append(f"{e.name}: {'; '.join(reasons)}" if reasons else e.name)
     if bad:
         return CheckResult(
-            "engines", "FAIL", "stale or foreign engine(s): " + " | ".join(bad),
+            "engines",
+            "FAIL",
+            "engine(s) not usable here: " + " | ".join(bad),
             "rebuild on this device: `platewatch build-engines` (it rebuilds only what is stale)",
         )
-    return CheckResult("engines", "OK", f"valid for {info.gpu_name}, TensorRT "
-                       f"{info.trt_version}: {', '.join(good)}")
+    return CheckResult(
+        "engines",
+        "OK",
+        f"valid for {info.gpu_name}, TensorRT {info.trt_version}: {', '.join(good)}",
+    )
 
 
 def check_video(p: Probes, cfg: Any) -> CheckResult:
@@ -267,14 +298,22 @@ def check_video(p: Probes, cfg: Any) -> CheckResult:
     needs_gst = []
     if cfg is not None:
         needs_gst = [c.name for c in cfg.cameras if c.enabled and c.kind.value == "gstreamer"]
-    hw = "hardware decoding available (nvv4l2decoder, nvvidconv)" if plat.hardware_decode \
+    hw = (
+        "hardware decoding available (nvv4l2decoder, nvvidconv)"
+        if plat.hardware_decode
         else "no hardware decoder elements (software decoding)"
+    )
     if not plat.opencv_gstreamer:
         status: Status = "FAIL" if needs_gst else "WARN"
         return CheckResult(
-            "video", status,
-            "OpenCV has no GStreamer support" + (f"; cameras {needs_gst} need it" if needs_gst
-                                                 else "; files and RTSP use FFmpeg (CPU decoding)"),
+            "video",
+            status,
+            "OpenCV has no GStreamer support"
+            + (
+                f"; cameras {needs_gst} need it"
+                if needs_gst
+                else "; files and RTSP use FFmpeg (CPU decoding)"
+            ),
             "on Jetson use JetPack's python3-opencv (remove pip's opencv-python*): "
             "`python3 -c 'import cv2; print(cv2.getBuildInformation())' | grep GStreamer`",
         )
@@ -285,10 +324,12 @@ def _open_camera(cam: Any, timeout: float) -> tuple[bool, str]:
     from edge.capture import make_source
     from edge.sources import SourceError
 
-    cam = cam.model_copy(update={
-        "open_timeout_s": min(cam.open_timeout_s, timeout),
-        "read_timeout_s": min(cam.read_timeout_s, timeout),
-    })
+    cam = cam.model_copy(
+        update={
+            "open_timeout_s": min(cam.open_timeout_s, timeout),
+            "read_timeout_s": min(cam.read_timeout_s, timeout),
+        }
+    )
     source = make_source(cam)
     t0 = time.monotonic()
     try:
@@ -313,8 +354,14 @@ def check_cameras(p: Probes, cfg: Any) -> list[CheckResult]:
     from edge.sources import redact
 
     if cfg is None:
-        return [CheckResult("cameras", "WARN", "no --config given: cameras not checked",
-                            "run `platewatch doctor --config cameras.yaml`")]
+        return [
+            CheckResult(
+                "cameras",
+                "WARN",
+                "no --config given: cameras not checked",
+                "run `platewatch doctor --config cameras.yaml`",
+            )
+        ]
     results: list[CheckResult] = []
     cams = [c for c in cfg.cameras if c.enabled]
     answers: dict[str, tuple[bool, str]] = {}
@@ -333,16 +380,18 @@ def check_cameras(p: Probes, cfg: Any) -> list[CheckResult]:
     for cam in cams:
         name = f"camera:{cam.name}"
         where = f"{cam.kind.value} {redact(cam.source)!r}"
-        ok, text = answers.get(cam.name, (False, f"no answer within {p.camera_timeout_s * 2 + 2:.0f} s"))
+        ok, text = answers.get(
+            cam.name, (False, f"no answer within {p.camera_timeout_s * 2 + 2:.0f} s")
+        )
         if ok:
             results.append(CheckResult(name, "OK", f"{where}: {text}"))
             continue
         advice = {
             "stream": "camera off, wrong address/port/path or credentials, or a firewall: try "
-                      "the URL in VLC from this device",
+            "the URL in VLC from this device",
             "usb": "is the camera plugged in? `ls /dev/video*`; in Docker pass the device",
             "gstreamer": "try the pipeline with `gst-launch-1.0 ... ! fakesink`; CSI: is "
-                         "nvargus-daemon running?",
+            "nvargus-daemon running?",
             "file": "check the path (relative paths are relative to the config file)",
             "images": "check the folder path and that it holds images",
         }.get(cam.kind.value, "")
@@ -360,8 +409,12 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
         return CheckResult("mqtt", "WARN", "no --config given: broker not checked")
     m = cfg.mqtt
     if m is None:
-        return CheckResult("mqtt", "WARN", "no mqtt section: events go only to the file/stdout "
-                           "sinks", "add an mqtt: section to publish events to a broker")
+        return CheckResult(
+            "mqtt",
+            "WARN",
+            "no mqtt section: events go only to the file/stdout sinks",
+            "add an mqtt: section to publish events to a broker",
+        )
     where = f"{m.host}:{m.port}"
     t0 = time.monotonic()
     try:
@@ -369,7 +422,9 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
     except OSError as exc:
         why = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
         return CheckResult(
-            "mqtt", "FAIL", f"cannot reach the MQTT broker at {where}: {why}",
+            "mqtt",
+            "FAIL",
+            f"cannot reach the MQTT broker at {where}: {why}",
             "is the broker running? (`docker compose ps`, `systemctl status mosquitto`); check "
             "mqtt.host/port",
         )
@@ -402,8 +457,12 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
         client.loop_start()
         answered = done.wait(p.mqtt_timeout_s)
     except Exception as exc:  # TLS handshake errors, bad cert paths
-        return CheckResult("mqtt", "FAIL", f"MQTT connect to {where} failed: {exc}",
-                           "check mqtt.tls settings and the broker's listener")
+        return CheckResult(
+            "mqtt",
+            "FAIL",
+            f"MQTT connect to {where} failed: {exc}",
+            "check mqtt.tls settings and the broker's listener",
+        )
     finally:
         try:
             client.disconnect()
@@ -412,13 +471,17 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
             pass
     if not answered:
         return CheckResult(
-            "mqtt", "FAIL", f"{where} accepts TCP but sent no MQTT CONNACK within "
-            f"{p.mqtt_timeout_s:g} s", "is it an MQTT port? a TLS listener needs mqtt.tls",
+            "mqtt",
+            "FAIL",
+            f"{where} accepts TCP but sent no MQTT CONNACK within {p.mqtt_timeout_s:g} s",
+            "is it an MQTT port? a TLS listener needs mqtt.tls",
         )
     reason = result["reason"]
     if getattr(reason, "is_failure", False):
         return CheckResult(
-            "mqtt", "FAIL", f"broker at {where} refused the connection: {reason}",
+            "mqtt",
+            "FAIL",
+            f"broker at {where} refused the connection: {reason}",
             "check mqtt.username/password and the broker's ACL",
         )
     ms = (time.monotonic() - t0) * 1000
@@ -445,9 +508,12 @@ def check_disk(p: Probes, cfg: Any) -> CheckResult:
     writable = os.access(base, os.W_OK)
     text = f"{free_mb / 1024:.1f} GB free for the spool at {spool} (limit {limit_mb:g} MB)"
     if not writable:
-        return CheckResult("disk", "FAIL", f"{base} is not writable for the event spool",
-                           "fix ownership (install.sh creates /var/lib/platewatch) or set "
-                           "mqtt.spool_dir")
+        return CheckResult(
+            "disk",
+            "FAIL",
+            f"{base} is not writable for the event spool",
+            "fix ownership (install.sh creates /var/lib/platewatch) or set mqtt.spool_dir",
+        )
     if free_mb < limit_mb:
         return CheckResult("disk", "FAIL", text, "free disk space or lower mqtt.spool_max_mb")
     if free_mb < 2 * limit_mb + 100:
@@ -474,8 +540,14 @@ def run_checks(
             cfg = load_config(config)
             results.append(CheckResult("config", "OK", f"{config} is valid"))
         except ConfigError as exc:
-            results.append(CheckResult("config", "FAIL", f"{config} is invalid: {exc.errors[0]}",
-                                       f"run `platewatch check-config {config}` for all errors"))
+            results.append(
+                CheckResult(
+                    "config",
+                    "FAIL",
+                    f"{config} is invalid: {exc.errors[0]}",
+                    f"run `platewatch check-config {config}` for all errors",
+                )
+            )
 
     def guard(name: str, fn: Callable[[], Any]) -> None:
         try:
@@ -517,16 +589,32 @@ def exit_code(results: list[CheckResult]) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "doctor", help="check GPU, TensorRT, engines, models, cameras, broker and disk",
+        "doctor",
+        help="check GPU, TensorRT, engines, models, cameras, broker and disk",
         description="Check this device and configuration; exit 1 if anything FAILs.",
     )
     p.add_argument("--config", type=Path, default=None, help="cameras.yaml to check")
-    p.add_argument("--models", type=Path, default=None, metavar="DIR",
-                   help="models folder when no --config is given")
-    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="TensorRT engine cache (default <models>/engines)")
-    p.add_argument("--timeout", type=float, default=3.0, metavar="S",
-                   help="seconds per camera/broker probe (default 3)")
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="models folder when no --config is given",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="TensorRT engine cache (default <models>/engines)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        metavar="S",
+        help="seconds per camera/broker probe (default 3)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_main)
     return p

@@ -89,7 +89,11 @@ class CudaDeviceInfo:
         name = prop.name
         if isinstance(name, bytes):
             name = name.split(b"\0", 1)[0].decode("utf-8", "replace")
-        return DeviceInfo(str(trt.__version__), str(name).strip(), f"{prop.major}.{prop.minor}")
+        # All Orin modules report "Orin" / 8.7; the SM count tells an Orin Nano (8 SMs, or 4
+        # on the 4 GB) from an AGX Orin (16), whose engines TensorRT advises against sharing.
+        sms = getattr(prop, "multiProcessorCount", None)
+        gpu = f"{str(name).strip()} ({sms} SMs)" if sms else str(name).strip()
+        return DeviceInfo(str(trt.__version__), gpu, f"{prop.major}.{prop.minor}")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -288,7 +292,9 @@ def _candidates(cache_dir: Path, model: str, precision: str) -> Iterable[Path]:
     )
 
 
-def check_cache(cache_dir: str | Path, want: EngineKeyInputs, verify_hash: bool = True) -> CacheCheck:
+def check_cache(
+    cache_dir: str | Path, want: EngineKeyInputs, verify_hash: bool = True
+) -> CacheCheck:
     """Is there an engine for exactly ``want`` in ``cache_dir``?
 
     ``fresh`` only when the keyed engine file exists, its sidecar parses and records the same key
@@ -379,7 +385,8 @@ def check_engine_file(engine: str | Path, device: DeviceInfo) -> CacheCheck:
     side = sidecar_of(engine)
     if not side.is_file():
         return CacheCheck(
-            "corrupt", engine,
+            "corrupt",
+            engine,
             [f"no sidecar {side.name}: built outside platewatch (trtexec?); cannot verify it"],
         )
     try:

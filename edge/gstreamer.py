@@ -36,8 +36,17 @@ CaptureBackend = Literal["gstreamer", "ffmpeg"]
 # Elements whose presence decides the capture path (looked up with gst-inspect-1.0).
 HW_DECODE = ("nvv4l2decoder", "nvvidconv")
 CSI_SOURCE = "nvarguscamerasrc"
-INSPECTED = (*HW_DECODE, CSI_SOURCE, "rtspsrc", "v4l2src", "qtdemux", "matroskademux",
-             "tsdemux", "h264parse", "h265parse")
+INSPECTED = (
+    *HW_DECODE,
+    CSI_SOURCE,
+    "rtspsrc",
+    "v4l2src",
+    "qtdemux",
+    "matroskademux",
+    "tsdemux",
+    "h264parse",
+    "h265parse",
+)
 
 LIVE_SINK = "appsink drop=true max-buffers=2 sync=false"
 FILE_SINK = "appsink drop=false max-buffers=4 sync=false"
@@ -47,9 +56,14 @@ TO_BGR_SW = "videoconvert ! video/x-raw,format=BGR"
 _CSI = re.compile(r"^csi:(?://)?(\d+)$", re.IGNORECASE)
 _DEV_VIDEO = re.compile(r"^/dev/video(\d+)$")
 _DEMUX = {
-    ".mp4": "qtdemux", ".mov": "qtdemux", ".m4v": "qtdemux",
-    ".mkv": "matroskademux", ".webm": "matroskademux",
-    ".ts": "tsdemux", ".mts": "tsdemux", ".m2ts": "tsdemux",
+    ".mp4": "qtdemux",
+    ".mov": "qtdemux",
+    ".m4v": "qtdemux",
+    ".mkv": "matroskademux",
+    ".webm": "matroskademux",
+    ".ts": "tsdemux",
+    ".mts": "tsdemux",
+    ".m2ts": "tsdemux",
 }
 _RAW_ES = {".h264": "h264", ".264": "h264", ".h265": "h265", ".265": "h265", ".hevc": "h265"}
 
@@ -101,7 +115,7 @@ def parse_source(source: str | int, **options: Any) -> VideoSource:
         return VideoSource("rtsp", s, **options)
     if re.match(r"^[a-z][a-z0-9+.-]*://", low) and not low.startswith("file://"):
         return VideoSource("stream", s, **options)
-    return VideoSource("file", s[len("file://"):] if low.startswith("file://") else s, **options)
+    return VideoSource("file", s[len("file://") :] if low.startswith("file://") else s, **options)
 
 
 def source_from_camera(camera: Any, **options: Any) -> VideoSource:
@@ -258,9 +272,12 @@ def gst_element_exists(name: str, timeout_s: float = 10.0) -> bool:
     if exe is None:
         return False
     try:
-        return subprocess.run(
-            [exe, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s
-        ).returncode == 0
+        return (
+            subprocess.run(
+                [exe, name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout_s
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -279,7 +296,9 @@ def detect_platform(
     return Platform(frozenset(e for e in elements if exists(e)), bool(opencv_gstreamer))
 
 
-def choose_capture(source: VideoSource | str | int, platform: Platform) -> tuple[CaptureBackend, str]:
+def choose_capture(
+    source: VideoSource | str | int, platform: Platform
+) -> tuple[CaptureBackend, str]:
     """(``"gstreamer"``, pipeline) when this platform can hardware-decode the source through an
     OpenCV with GStreamer; else (``"ffmpeg"``, the URL/path/device for OpenCV's own backends:
     FFmpeg for files and streams, V4L2 for USB cameras).
@@ -329,8 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--width", type=int)
     ap.add_argument("--height", type=int)
     ap.add_argument("--fps", type=float)
-    ap.add_argument("--jetson", action="store_true",
-                    help="print the Jetson hardware pipeline even on this machine")
+    ap.add_argument(
+        "--jetson",
+        action="store_true",
+        help="print the Jetson hardware pipeline even on this machine",
+    )
     a = ap.parse_args(argv)
     src = parse_source(a.source, codec=a.codec, width=a.width, height=a.height, fps=a.fps)
     if a.jetson:

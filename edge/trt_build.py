@@ -42,6 +42,7 @@ from edge.engine_cache import (
     link_stable,
     make_key_inputs,
     sha256_file,
+    stable_path,
     store_engine,
 )
 
@@ -271,7 +272,9 @@ def plate_crops_from_frames(
         det.close()
 
 
-def reader_calibration_batches(crops: Iterator[np.ndarray], spec: Any, batch: int) -> Iterator[np.ndarray]:
+def reader_calibration_batches(
+    crops: Iterator[np.ndarray], spec: Any, batch: int
+) -> Iterator[np.ndarray]:
     """(batch, 3, H, W) float32 in [-1, 1]: exactly what edge.models.Reader feeds the model."""
     from edge.plate_input import prepare_batch
 
@@ -358,7 +361,9 @@ def make_plan(
     """
     onnx_path = Path(onnx_path)
     if precision not in PRECISION_FLAGS:
-        raise EngineBuildError(f"precision must be one of {list(PRECISION_FLAGS)}, got {precision!r}")
+        raise EngineBuildError(
+            f"precision must be one of {list(PRECISION_FLAGS)}, got {precision!r}"
+        )
     if workspace_mb < 16:
         raise EngineBuildError(f"workspace must be >= 16 MB, got {workspace_mb}")
     metadata = _load_metadata(onnx_path)
@@ -387,8 +392,13 @@ def make_plan(
             raise EngineBuildError(f"{onnx_path}: INT8 calibration supports one input")
         if calib_cache is None:
             raise EngineBuildError("int8 needs a calibration cache path")
-        opt_shape = profiles[inputs[0].name][1] if profiles else tuple(
-            int(d) for d in inputs[0].shape  # type: ignore[arg-type]
+        opt_shape = (
+            profiles[inputs[0].name][1]
+            if profiles
+            else tuple(
+                int(d)
+                for d in inputs[0].shape  # type: ignore[arg-type]
+            )
         )
         calibration = CalibrationPlan(Path(calib_cache), inputs[0].name, opt_shape, calib_batches)
         if calib_batches is None and not Path(calib_cache).is_file():
@@ -428,6 +438,7 @@ def trtexec_command(plan: BuildPlan, engine_out: str | Path) -> list[str]:
         f"--memPoolSize=workspace:{plan.workspace_bytes >> 20}M",
     ]
     for name, (lo, opt, hi) in plan.profiles.items():
+
         def dims(s: tuple[int, ...]) -> str:
             return "x".join(str(d) for d in s)
 
@@ -485,7 +496,11 @@ def ensure_engine(
     want = make_key_inputs(plan.model, plan.onnx_path, plan.precision, plan.batch, info, calib)
     verdict = check_cache(cache_dir, want)
     if verdict.fresh and not force:
-        stable = link_stable(cache_dir, plan.model, plan.precision, verdict.path)
+        stable = (
+            stable_path(cache_dir, plan.model, plan.precision)
+            if check_only  # a check writes nothing
+            else link_stable(cache_dir, plan.model, plan.precision, verdict.path)
+        )
         return EnsureResult(verdict.path, stable, False, verdict, want)
     if check_only:
         return EnsureResult(verdict.path, verdict.path, False, verdict, want)

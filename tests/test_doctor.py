@@ -88,8 +88,9 @@ def test_doctor_on_this_machine(tmp_path: Path, mosquitto: Mosquitto) -> None:
     assert "FAIL  camera:entry" in report and "NOT ready" in report
 
 
-def test_doctor_cli_exit_code_and_json(tmp_path: Path, mosquitto: Mosquitto,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_cli_exit_code_and_json(
+    tmp_path: Path, mosquitto: Mosquitto, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = _config(tmp_path, mosquitto.port, free_port())
     # Only the disabled camera: nothing can FAIL on this machine, so exit code 0.
     text = cfg.read_text().replace("  - name: entry\n", "  - name: entry\n    enabled: false\n")
@@ -100,7 +101,9 @@ def test_doctor_cli_exit_code_and_json(tmp_path: Path, mosquitto: Mosquitto,
     rc = args.func(args)
     data = json.loads(capsys.readouterr().out)
     assert {d["status"] for d in data} <= {"OK", "WARN"} and rc == 0
-    assert {"name": "mqtt", "status": "OK"}.items() <= next(d for d in data if d["name"] == "mqtt").items()
+    assert {"name": "mqtt", "status": "OK"}.items() <= next(
+        d for d in data if d["name"] == "mqtt"
+    ).items()
 
 
 def test_doctor_broker_down_and_bad_auth(tmp_path: Path, mosquitto_factory) -> None:  # type: ignore[no-untyped-def]
@@ -129,15 +132,25 @@ def test_invalid_config_is_one_fail_and_checks_continue(tmp_path: Path) -> None:
 
 def test_jetson_gpu_probe() -> None:
     files = {"/proc/device-tree/model": "NVIDIA Jetson Orin Nano Developer Kit"}
-    p = Probes(read_text=lambda path: files.get(str(path)),
-               which=lambda n: "/usr/bin/tegrastats" if n == "tegrastats" else None)
+    p = Probes(
+        read_text=lambda path: files.get(str(path)),
+        which=lambda n: "/usr/bin/tegrastats" if n == "tegrastats" else None,
+    )
     r = check_gpu(p)
-    assert r.status == "OK" and "Jetson Orin Nano" in r.message and "tegrastats present" in r.message
-    p = Probes(read_text=lambda path: None, which=lambda n: "/usr/bin/nvidia-smi",
-               run=lambda cmd, t: (0, "NVIDIA H200, 570.86"))
+    assert (
+        r.status == "OK" and "Jetson Orin Nano" in r.message and "tegrastats present" in r.message
+    )
+    p = Probes(
+        read_text=lambda path: None,
+        which=lambda n: "/usr/bin/nvidia-smi",
+        run=lambda cmd, t: (0, "NVIDIA H200, 570.86"),
+    )
     assert check_gpu(p).message == "NVIDIA GPU: NVIDIA H200, 570.86"
-    p = Probes(read_text=lambda path: None, which=lambda n: "/usr/bin/nvidia-smi",
-               run=lambda cmd, t: (9, ""))
+    p = Probes(
+        read_text=lambda path: None,
+        which=lambda n: "/usr/bin/nvidia-smi",
+        run=lambda cmd, t: (9, ""),
+    )
     assert check_gpu(p).status == "FAIL"
 
 
@@ -146,6 +159,7 @@ def _fake_import(version: str | None):  # type: ignore[no-untyped-def]
         if name == "tensorrt" and version is not None:
             return types.SimpleNamespace(__version__=version)
         raise ImportError(name)
+
     return imp
 
 
@@ -153,8 +167,9 @@ def test_tensorrt_versions_and_engine_configs(tmp_path: Path) -> None:
     assert check_tensorrt(Probes(import_module=_fake_import("10.3.0")), None).status == "OK"
     old = check_tensorrt(Probes(import_module=_fake_import("8.5.2")), None)
     assert old.status == "FAIL" and "TensorRT 10" in old.message
-    cfg = types.SimpleNamespace(models=types.SimpleNamespace(
-        detector=Path("d.engine"), reader=Path("r.onnx")))
+    cfg = types.SimpleNamespace(
+        models=types.SimpleNamespace(detector=Path("d.engine"), reader=Path("r.onnx"))
+    )
     missing = check_tensorrt(Probes(import_module=_fake_import(None)), cfg)
     assert missing.status == "FAIL" and "d.engine" in missing.message
 
@@ -167,12 +182,17 @@ class _Builder:
 def test_engines_checked_against_device_and_model(tmp_path: Path) -> None:
     models = _models(tmp_path)
     for model in ("detector", "reader"):
-        ensure_engine(make_plan(model, models / f"{model}.onnx"), models / "engines",
-                      StaticDeviceInfo(ORIN), _Builder())
+        ensure_engine(
+            make_plan(model, models / f"{model}.onnx"),
+            models / "engines",
+            StaticDeviceInfo(ORIN),
+            _Builder(),
+        )
     ok = check_engines(Probes(device=StaticDeviceInfo(ORIN)), None, models, None)
     assert ok.status == "OK" and "detector-fp16.engine" in ok.message
-    other = check_engines(Probes(device=StaticDeviceInfo(DeviceInfo("10.7.0", "Orin", "8.7"))),
-                          None, models, None)
+    other = check_engines(
+        Probes(device=StaticDeviceInfo(DeviceInfo("10.7.0", "Orin", "8.7"))), None, models, None
+    )
     assert other.status == "FAIL" and "TensorRT version differs (10.3.0 -> 10.7.0)" in other.message
     assert "build-engines" in other.advice
     make_reader(models / "reader.onnx", "NEW1")  # a new export replaces the ONNX
@@ -210,4 +230,6 @@ def test_report_format() -> None:
 
 def test_doctor_is_registered_in_the_cli() -> None:
     src = (Path(__file__).resolve().parents[1] / "edge" / "cli.py").read_text()
-    assert '("doctor", "edge.doctor")' in src and '("build-engines", "edge.build_engines_cli")' in src
+    assert (
+        '("doctor", "edge.doctor")' in src and '("build-engines", "edge.build_engines_cli")' in src
+    )

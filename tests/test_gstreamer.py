@@ -40,11 +40,14 @@ def test_rtsp_h264_hardware_pipeline_exact() -> None:
 
 
 def test_rtsp_h265_resize_flip_latency() -> None:
-    p = rtsp_pipeline(VideoSource("rtsp", URL, codec="h265", width=1280, height=720,
-                                  latency_ms=50, flip_method=2))
+    p = rtsp_pipeline(
+        VideoSource("rtsp", URL, codec="h265", width=1280, height=720, latency_ms=50, flip_method=2)
+    )
     assert "latency=50 " in p
-    assert "! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv flip-method=2 ! " \
-           "video/x-raw,format=BGRx,width=1280,height=720 !" in p
+    assert (
+        "! rtph265depay ! h265parse ! nvv4l2decoder ! nvvidconv flip-method=2 ! "
+        "video/x-raw,format=BGRx,width=1280,height=720 !" in p
+    )
     assert "h264" not in p
 
 
@@ -101,7 +104,8 @@ def test_usb_pipeline() -> None:
     )
     assert "nvvidconv" not in usb_pipeline(src, hardware=False)
     assert usb_pipeline(VideoSource("usb", "/dev/video0")).startswith(
-        "v4l2src device=/dev/video0 ! video/x-raw ! ")
+        "v4l2src device=/dev/video0 ! video/x-raw ! "
+    )
 
 
 @pytest.mark.parametrize(
@@ -169,7 +173,10 @@ def test_choose_capture_impossible_sources_say_why() -> None:
         choose_capture("csi://0", JETSON_PIP_CV)
     with pytest.raises(CaptureUnavailable, match="GStreamer: NO"):
         choose_capture("videotestsrc ! appsink", X86_PIP)
-    assert choose_capture("videotestsrc ! appsink", X86_GST) == ("gstreamer", "videotestsrc ! appsink")
+    assert choose_capture("videotestsrc ! appsink", X86_GST) == (
+        "gstreamer",
+        "videotestsrc ! appsink",
+    )
     with pytest.raises(CaptureUnavailable, match="FFmpeg"):
         build_pipeline(VideoSource("stream", "http://x"))
 
@@ -193,10 +200,15 @@ def test_detect_platform_on_this_machine_does_not_crash() -> None:
     assert isinstance(plat.opencv_gstreamer, bool)
 
 
-@pytest.mark.parametrize("src", [
-    VideoSource("rtsp", URL), VideoSource("file", "/v/a.mp4"), VideoSource("csi", ""),
-    VideoSource("usb", "/dev/video0"),
-])
+@pytest.mark.parametrize(
+    "src",
+    [
+        VideoSource("rtsp", URL),
+        VideoSource("file", "/v/a.mp4"),
+        VideoSource("csi", ""),
+        VideoSource("usb", "/dev/video0"),
+    ],
+)
 def test_pipelines_follow_the_capture_convention(src: VideoSource) -> None:
     """edge.sources opens strings containing '!' with CAP_GSTREAMER and leaves a pipeline that
     already ends in appsink untouched."""

@@ -89,9 +89,21 @@ class FakeCudart(types.ModuleType):
 
 
 class Tensor:
-    def __init__(self, name: str, mode: str, shape: tuple[int, ...], dtype: str = "float32",
-                 profile: tuple[tuple[int, ...], ...] | None = None) -> None:
-        self.name, self.mode, self.shape, self.dtype, self.profile = name, mode, shape, dtype, profile
+    def __init__(
+        self,
+        name: str,
+        mode: str,
+        shape: tuple[int, ...],
+        dtype: str = "float32",
+        profile: tuple[tuple[int, ...], ...] | None = None,
+    ) -> None:
+        self.name, self.mode, self.shape, self.dtype, self.profile = (
+            name,
+            mode,
+            shape,
+            dtype,
+            profile,
+        )
 
 
 def make_fake_trt(
@@ -252,8 +264,9 @@ def test_named_io_buffer_plan_and_per_batch_shapes(
     # (batch 6) and the tensor's own dtype (fp16 "sums": 2 bytes per element).
     expected = {"gain": 4, "images": 6 * 6 * 4, "sums": 6 * 2, "scaled": 6 * 6 * 4}
     sizes = [n for _kind, n in cudart.mallocs]
-    assert sizes == [n for name in ("gain", "images", "sums", "scaled")
-                     for n in (expected[name], expected[name])]
+    assert sizes == [
+        n for name in ("gain", "images", "sums", "scaled") for n in (expected[name], expected[name])
+    ]
     ctx = trt.contexts[0]
     assert set(ctx.addr) == {"gain", "images", "sums", "scaled"}
     n_alloc = len(cudart.mallocs)
@@ -289,7 +302,9 @@ def test_wrong_input_name_and_shapes(
     gain = np.ones(1, np.float32)
     with pytest.raises(BackendError, match=r"missing input 'images'.*\['gain', 'images'\]"):
         b.run({"image": np.zeros((1, 2, 3), np.float32), "gain": gain})
-    with pytest.raises(BackendError, match=r"outside the engine's profile \(1, 2, 3\)\.\.\(6, 2, 3\)"):
+    with pytest.raises(
+        BackendError, match=r"outside the engine's profile \(1, 2, 3\)\.\.\(6, 2, 3\)"
+    ):
         b.run({"images": np.zeros((7, 2, 3), np.float32), "gain": gain})
     with pytest.raises(BackendError, match="outside"):
         b.run({"images": np.zeros((2, 3), np.float32), "gain": gain})  # wrong rank
@@ -317,9 +332,14 @@ def test_rejected_shape_execute_failure_and_dynamic_outputs(
     with pytest.raises(BackendError, match="execute_async_v3 failed"):
         b.run({"images": np.zeros((1, 2, 3), np.float32), "gain": np.ones(1, np.float32)})
     # An output whose size depends on the data (NMS inside the graph) cannot be pre-sized.
-    install(monkeypatch, make_fake_trt(
-        TWO_IN_TWO_OUT, lambda s, n: (-1,) if n == "sums" else (s["images"][0], 2, 3),
-        two_out_compute))
+    install(
+        monkeypatch,
+        make_fake_trt(
+            TWO_IN_TWO_OUT,
+            lambda s, n: (-1,) if n == "sums" else (s["images"][0], 2, 3),
+            two_out_compute,
+        ),
+    )
     with pytest.raises(BackendError, match="data-dependent shape"):
         load_backend(engine_file(tmp_path))
 
@@ -351,10 +371,13 @@ def test_cuda_errors_are_backend_errors_and_free_what_was_allocated(
         load_backend(engine_file(tmp_path))
 
 
-@pytest.mark.parametrize(("device", "ok"), [("auto", True), ("tensorrt", True), ("cuda:1", True),
-                                            ("cpu", False), ("cuda:x", False)])
-def test_device_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cudart: FakeCudart,
-                      device: str, ok: bool) -> None:
+@pytest.mark.parametrize(
+    ("device", "ok"),
+    [("auto", True), ("tensorrt", True), ("cuda:1", True), ("cpu", False), ("cuda:x", False)],
+)
+def test_device_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cudart: FakeCudart, device: str, ok: bool
+) -> None:
     install(monkeypatch, make_fake_trt(TWO_IN_TWO_OUT, two_out_shape, two_out_compute))
     if ok:
         load_backend(engine_file(tmp_path), device=device).close()
@@ -384,14 +407,20 @@ def test_reader_uses_fixed_batch_engine_in_chunks(
     from edge.plate_input import ReaderInput
 
     probs = text_probs("AB12")
-    tensors = [Tensor("images", "INPUT", (4, 3, 32, 128)), Tensor("probs", "OUTPUT", (4, *probs.shape))]
+    tensors = [
+        Tensor("images", "INPUT", (4, 3, 32, 128)),
+        Tensor("probs", "OUTPUT", (4, *probs.shape)),
+    ]
     trt = make_fake_trt(
-        tensors, lambda s, n: (4, *probs.shape),
+        tensors,
+        lambda s, n: (4, *probs.shape),
         lambda ins: {"probs": np.repeat(probs[None], len(ins["images"]), 0)},
     )
     install(monkeypatch, trt)
-    reader = Reader(engine_file(tmp_path, name="reader.engine"),
-                    spec=ReaderSpec(alphabet=ALPHABET, input=ReaderInput()))
+    reader = Reader(
+        engine_file(tmp_path, name="reader.engine"),
+        spec=ReaderSpec(alphabet=ALPHABET, input=ReaderInput()),
+    )
     reads = reader.read([np.full((20, 80, 3), 100, np.uint8)] * 6)
     assert [r.text for r in reads] == ["AB12"] * 6
     assert [c for c in trt.contexts[0].shape_calls[1:]] == [("images", (4, 3, 32, 128))] * 2
@@ -399,7 +428,9 @@ def test_reader_uses_fixed_batch_engine_in_chunks(
 
 def test_real_tensorrt_matches_onnxruntime(tmp_path: Path) -> None:
     """Needs the real library: build the stand-in reader into an FP32 engine and compare."""
-    pytest.importorskip("tensorrt", reason="needs TensorRT 10 (JetPack 6 or an x86 TensorRT install)")
+    pytest.importorskip(
+        "tensorrt", reason="needs TensorRT 10 (JetPack 6 or an x86 TensorRT install)"
+    )
     pytest.importorskip("cuda.bindings.runtime", reason="needs cuda-python with a CUDA device")
     from standin_models import make_reader
 
@@ -412,6 +443,7 @@ def test_real_tensorrt_matches_onnxruntime(tmp_path: Path) -> None:
     trt_b = load_backend(res.stable)
     ort_b = load_backend(onnx_path, device="cpu")
     x = np.random.default_rng(0).random((5, 3, 32, 128), dtype=np.float32)
-    np.testing.assert_allclose(trt_b.run({"images": x})["probs"],
-                               ort_b.run({"images": x})["probs"], atol=1e-4)
+    np.testing.assert_allclose(
+        trt_b.run({"images": x})["probs"], ort_b.run({"images": x})["probs"], atol=1e-4
+    )
     trt_b.close()

@@ -66,8 +66,9 @@ def models(tmp_path: Path) -> Path:
 # ------------------------------------------------------------------------------ profiles/plan
 
 
-@pytest.mark.parametrize(("text", "want"), [("1:8:16", (1, 8, 16)), ("8", (8, 8, 8)),
-                                            (" 2:2:4 ", (2, 2, 4))])
+@pytest.mark.parametrize(
+    ("text", "want"), [("1:8:16", (1, 8, 16)), ("8", (8, 8, 8)), (" 2:2:4 ", (2, 2, 4))]
+)
 def test_batch_profile_parse(text: str, want: tuple[int, int, int]) -> None:
     b = BatchProfile.parse(text)
     assert (b.min, b.opt, b.max) == want and str(b) == ":".join(map(str, want))
@@ -87,7 +88,9 @@ def test_read_onnx_inputs(models: Path) -> None:
     assert rd.shape == (None, 3, 32, 128)
 
 
-def test_read_onnx_inputs_without_onnx_package(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_onnx_inputs_without_onnx_package(
+    models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)  # runtime installs have only onnxruntime
     [rd] = read_onnx_inputs(models / "reader.onnx")
     assert (rd.name, rd.shape, rd.dtype) == ("images", (None, 3, 32, 128), "float32")
@@ -96,9 +99,7 @@ def test_read_onnx_inputs_without_onnx_package(models: Path, monkeypatch: pytest
 def test_reader_plan_dynamic_profile(models: Path) -> None:
     plan = make_plan("reader", models / "reader.onnx", "fp16")
     assert plan.batch == BatchProfile(1, 8, 16)
-    assert plan.profiles == {
-        "images": ((1, 3, 32, 128), (8, 3, 32, 128), (16, 3, 32, 128))
-    }
+    assert plan.profiles == {"images": ((1, 3, 32, 128), (8, 3, 32, 128), (16, 3, 32, 128))}
     assert plan.flags == ("FP16",) and plan.workspace_bytes == 1024 << 20
     assert plan.calibration is None and plan.metadata["kind"] == "reader"
     fixed = make_plan("reader", models / "reader.onnx", "fp32", BatchProfile.parse("4"), 256)
@@ -140,8 +141,9 @@ def test_plan_errors_name_the_file(models: Path, tmp_path: Path) -> None:
 
 def test_int8_plan_calibrates_at_opt_shape(models: Path, tmp_path: Path) -> None:
     cache = tmp_path / "r.calib"
-    plan = make_plan("reader", models / "reader.onnx", "int8", calib_cache=cache,
-                     calib_batches=lambda: iter(()))
+    plan = make_plan(
+        "reader", models / "reader.onnx", "int8", calib_cache=cache, calib_batches=lambda: iter(())
+    )
     assert plan.flags == ("INT8", "FP16")
     assert plan.calibration is not None
     assert plan.calibration.batch_shape == (8, 3, 32, 128) and plan.calibration.cache_path == cache
@@ -154,8 +156,13 @@ def test_trtexec_commands(models: Path, tmp_path: Path) -> None:
         "--memPoolSize=workspace:1024M --minShapes=images:1x3x32x128 "
         "--optShapes=images:8x3x32x128 --maxShapes=images:16x3x32x128 --fp16"
     )
-    det = make_plan("detector", models / "detector.onnx", "int8",
-                    calib_cache=tmp_path / "d.calib", calib_batches=lambda: iter(()))
+    det = make_plan(
+        "detector",
+        models / "detector.onnx",
+        "int8",
+        calib_cache=tmp_path / "d.calib",
+        calib_batches=lambda: iter(()),
+    )
     cmd = trtexec_command(det, "d.engine")
     assert cmd[-3:] == ["--fp16", "--int8", f"--calib={tmp_path}/d.calib"]
     assert not any(c.startswith("--minShapes") for c in cmd)
@@ -179,8 +186,9 @@ def test_list_images_spreads_evenly(tmp_path: Path) -> None:
     files = _frames(tmp_path / "c", 10, (8, 8))
     (tmp_path / "c" / "notes.txt").write_text("x")
     assert list_images(tmp_path / "c") == files
-    assert list_images(tmp_path / "c", 3) == [files[0], files[4], files[9]] or \
-        list_images(tmp_path / "c", 3) == [files[0], files[5], files[9]]
+    assert list_images(tmp_path / "c", 3) == [files[0], files[4], files[9]] or list_images(
+        tmp_path / "c", 3
+    ) == [files[0], files[5], files[9]]
     with pytest.raises(FileNotFoundError, match="calibration folder"):
         list_images(tmp_path / "missing")
 
@@ -316,17 +324,34 @@ def test_stale_or_foreign_engines_are_rebuilt(
 def test_precisions_are_separate_and_force_rebuilds(models: Path, tmp_path: Path) -> None:
     cache = tmp_path / "engines"
     build = CountingBuilder()
-    fp16 = ensure_engine(make_plan("detector", models / "detector.onnx", "fp16"), cache,
-                         StaticDeviceInfo(ORIN), build)
-    fp32 = ensure_engine(make_plan("detector", models / "detector.onnx", "fp32"), cache,
-                         StaticDeviceInfo(ORIN), build)
+    fp16 = ensure_engine(
+        make_plan("detector", models / "detector.onnx", "fp16"),
+        cache,
+        StaticDeviceInfo(ORIN),
+        build,
+    )
+    fp32 = ensure_engine(
+        make_plan("detector", models / "detector.onnx", "fp32"),
+        cache,
+        StaticDeviceInfo(ORIN),
+        build,
+    )
     assert fp16.path != fp32.path and len(build.calls) == 2
-    forced = ensure_engine(make_plan("detector", models / "detector.onnx", "fp16"), cache,
-                           StaticDeviceInfo(ORIN), build, force=True)
+    forced = ensure_engine(
+        make_plan("detector", models / "detector.onnx", "fp16"),
+        cache,
+        StaticDeviceInfo(ORIN),
+        build,
+        force=True,
+    )
     assert forced.built and len(build.calls) == 3
-    checked = ensure_engine(make_plan("detector", models / "detector.onnx", "fp16"), cache,
-                            StaticDeviceInfo(DeviceInfo("10.7.0", "Orin", "8.7")), build,
-                            check_only=True)
+    checked = ensure_engine(
+        make_plan("detector", models / "detector.onnx", "fp16"),
+        cache,
+        StaticDeviceInfo(DeviceInfo("10.7.0", "Orin", "8.7")),
+        build,
+        check_only=True,
+    )
     assert not checked.built and checked.check.state == "stale" and len(build.calls) == 3
 
 
@@ -337,8 +362,13 @@ def test_int8_key_follows_the_calibration_cache(models: Path, tmp_path: Path) ->
     build = CountingBuilder()
 
     def plan():  # type: ignore[no-untyped-def]
-        return make_plan("detector", models / "detector.onnx", "int8", calib_cache=calib,
-                         calib_batches=lambda: iter(()))
+        return make_plan(
+            "detector",
+            models / "detector.onnx",
+            "int8",
+            calib_cache=calib,
+            calib_batches=lambda: iter(()),
+        )
 
     first = ensure_engine(plan(), cache, StaticDeviceInfo(ORIN), build)
     assert first.built and calib.is_file()
@@ -351,11 +381,17 @@ def test_int8_key_follows_the_calibration_cache(models: Path, tmp_path: Path) ->
 
 def test_check_engine_file_for_configs(models: Path, tmp_path: Path) -> None:
     cache = tmp_path / "engines"
-    res = ensure_engine(make_plan("reader", models / "reader.onnx"), cache,
-                        StaticDeviceInfo(ORIN), CountingBuilder())
+    res = ensure_engine(
+        make_plan("reader", models / "reader.onnx"),
+        cache,
+        StaticDeviceInfo(ORIN),
+        CountingBuilder(),
+    )
     assert check_engine_file(res.stable, ORIN).fresh
     v = check_engine_file(res.stable, DeviceInfo("10.3.0", "Jetson Xavier NX", "7.2"))
-    assert v.state == "stale" and "built for Orin (sm 8.7), this is Jetson Xavier NX" in v.reasons[0]
+    assert (
+        v.state == "stale" and "built for Orin (sm 8.7), this is Jetson Xavier NX" in v.reasons[0]
+    )
     trtexec_built = tmp_path / "mine.engine"
     trtexec_built.write_bytes(b"x")
     assert "trtexec" in check_engine_file(trtexec_built, ORIN).reasons[0]
@@ -367,8 +403,13 @@ def test_key_depends_on_every_input(models: Path) -> None:
     variants = [
         make_key_inputs("reader", models / "reader.onnx", "fp32", BatchProfile(1, 8, 16), ORIN),
         make_key_inputs("reader", models / "reader.onnx", "fp16", BatchProfile(1, 8, 8), ORIN),
-        make_key_inputs("reader", models / "reader.onnx", "fp16", BatchProfile(1, 8, 16),
-                        DeviceInfo("10.3.0", "Orin", "8.6")),
+        make_key_inputs(
+            "reader",
+            models / "reader.onnx",
+            "fp16",
+            BatchProfile(1, 8, 16),
+            DeviceInfo("10.3.0", "Orin", "8.6"),
+        ),
         make_key_inputs("reader", models / "detector.onnx", "fp16", BatchProfile(1, 8, 16), ORIN),
     ]
     keys = {base.key()} | {v.key() for v in variants}
@@ -529,13 +570,19 @@ def test_build_call_sequence_fp16_reader(models: Path, fake_trt) -> None:  # typ
     ]
 
 
-def test_build_int8_feeds_calibrator_and_writes_cache(models: Path, tmp_path: Path,
-                                                      fake_trt) -> None:  # type: ignore[no-untyped-def]
+def test_build_int8_feeds_calibrator_and_writes_cache(
+    models: Path, tmp_path: Path, fake_trt
+) -> None:  # type: ignore[no-untyped-def]
     trt, cudart = fake_trt
     cache = tmp_path / "reader.calib"
     batches = [np.full((8, 3, 32, 128), i, np.float32) for i in range(3)]
-    plan = make_plan("reader", models / "reader.onnx", "int8", calib_cache=cache,
-                     calib_batches=lambda: iter(batches))
+    plan = make_plan(
+        "reader",
+        models / "reader.onnx",
+        "int8",
+        calib_cache=cache,
+        calib_batches=lambda: iter(batches),
+    )
     _build_with_tensorrt(plan)
     assert ("flag", "INT8") in trt.log and ("flag", "FP16") in trt.log
     assert ("calibration_profile",) in trt.log
@@ -550,8 +597,9 @@ def test_build_int8_feeds_calibrator_and_writes_cache(models: Path, tmp_path: Pa
     assert not [e for e in trt.log if e[0] == "batch"]
 
 
-def test_build_errors(models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                      fake_trt) -> None:  # type: ignore[no-untyped-def]
+def test_build_errors(
+    models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_trt
+) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt_module(parse_ok=False))
     with pytest.raises(EngineBuildError, match=r"ONNX parser failed: In node 3"):
         _build_with_tensorrt(make_plan("reader", models / "reader.onnx"))
@@ -563,11 +611,13 @@ def test_build_errors(models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
         def gen():  # type: ignore[no-untyped-def]
             yield np.zeros((8, 3, 32, 128), np.float32)
             raise OSError("disk vanished")
+
         return gen()
 
     monkeypatch.setitem(sys.modules, "tensorrt", _fake_trt_module())
-    plan = make_plan("reader", models / "reader.onnx", "int8", calib_cache=tmp_path / "c",
-                     calib_batches=broken)
+    plan = make_plan(
+        "reader", models / "reader.onnx", "int8", calib_cache=tmp_path / "c", calib_batches=broken
+    )
     with pytest.raises(EngineBuildError, match="INT8 calibration failed: disk vanished"):
         _build_with_tensorrt(plan)
     monkeypatch.setitem(sys.modules, "tensorrt", None)
@@ -588,8 +638,9 @@ def _args(models: Path, tmp_path: Path, *extra: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_cli_prints_trtexec_without_tensorrt(models: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_trtexec_without_tensorrt(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.build_engines_cli import run
 
     assert run(_args(models, tmp_path, "--print-trtexec")) == 0
@@ -598,8 +649,9 @@ def test_cli_prints_trtexec_without_tensorrt(models: Path, tmp_path: Path,
     assert "--optShapes=images:8x3x32x128" in out[1]
 
 
-def test_cli_without_tensorrt_explains(models: Path, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_without_tensorrt_explains(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.build_engines_cli import run
 
     try:
@@ -613,8 +665,9 @@ def test_cli_without_tensorrt_explains(models: Path, tmp_path: Path,
     assert rc == 2 and "TensorRT is not importable" in err and "--print-trtexec" in err
 
 
-def test_cli_builds_then_reports_cached(models: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_builds_then_reports_cached(
+    models: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.build_engines_cli import run
 
     build = CountingBuilder()
@@ -650,8 +703,16 @@ def test_cli_int8_calibrates_from_frames(models: Path, tmp_path: Path) -> None:
         f.write_cache(b"cache")
         return b"engine"
 
-    args = _args(models, tmp_path, "--precision", "int8", "--calib-dir", str(tmp_path / "frames"),
-                 "--reader-batch", "1:4:8")
+    args = _args(
+        models,
+        tmp_path,
+        "--precision",
+        "int8",
+        "--calib-dir",
+        str(tmp_path / "frames"),
+        "--reader-batch",
+        "1:4:8",
+    )
     assert run(args, device=StaticDeviceInfo(ORIN), builder=builder) == 0
     assert seen["detector"] == [(1, 3, 64, 64)] * 10
     assert seen["reader"] == [(4, 3, 32, 128)] * 2  # 10 crops -> 2 full batches of opt=4
@@ -660,15 +721,40 @@ def test_cli_int8_calibrates_from_frames(models: Path, tmp_path: Path) -> None:
     # Without frames and without a cache: a clear error, not a silently uncalibrated engine.
     for p in (tmp_path / "eng").glob("*.calib"):
         os.remove(p)
-    assert run(_args(models, tmp_path, "--precision", "int8"), device=StaticDeviceInfo(ORIN),
-               builder=builder) == 2
+    assert (
+        run(
+            _args(models, tmp_path, "--precision", "int8"),
+            device=StaticDeviceInfo(ORIN),
+            builder=builder,
+        )
+        == 2
+    )
 
 
 def test_real_tensorrt_build_and_cache(models: Path, tmp_path: Path) -> None:
-    pytest.importorskip("tensorrt", reason="needs TensorRT 10 (JetPack 6 or an x86 TensorRT install)")
+    pytest.importorskip(
+        "tensorrt", reason="needs TensorRT 10 (JetPack 6 or an x86 TensorRT install)"
+    )
     from edge.engine_cache import CudaDeviceInfo
 
     plan = make_plan("reader", models / "reader.onnx", "fp16")
     res = ensure_engine(plan, tmp_path / "eng", CudaDeviceInfo())
     assert res.built and res.path.stat().st_size > 0
     assert not ensure_engine(plan, tmp_path / "eng", CudaDeviceInfo()).built
+
+
+def test_cuda_device_info_from_fake_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.backends.tensorrt as trt_backend
+    from edge.engine_cache import CudaDeviceInfo, DeviceInfoError
+
+    prop = types.SimpleNamespace(name=b"Orin\0\0\0", major=8, minor=7, multiProcessorCount=8)
+    cudart = types.SimpleNamespace(cudaGetDeviceProperties=lambda i: (0, prop))
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.3.0"))
+    monkeypatch.setattr(trt_backend, "_import_cudart", lambda path: cudart)
+    assert CudaDeviceInfo().device_info() == DeviceInfo("10.3.0", "Orin (8 SMs)", "8.7")
+    cudart.cudaGetDeviceProperties = lambda i: (100, None)
+    with pytest.raises(DeviceInfoError, match="no CUDA device"):
+        CudaDeviceInfo().device_info()
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    with pytest.raises(DeviceInfoError, match="TensorRT is not importable"):
+        CudaDeviceInfo().device_info()

@@ -12,7 +12,7 @@
 #      bindings and cv2 come from apt, not pip) with platewatch installed --no-deps,
 #   4. user `platewatch` (groups video), /etc/platewatch, /var/lib/platewatch, /var/log/platewatch,
 #   5. the shipped models, the example config (never overwrites yours), the systemd unit,
-#   6. `platewatch doctor`, `platewatch build-engines`, then enables and starts the service.
+#   6. `platewatch build-engines`, `platewatch doctor`, then enables and starts the service.
 set -euo pipefail
 
 PRECISION=fp16
@@ -107,14 +107,14 @@ run systemctl daemon-reload
 
 PW=(sudo -u platewatch env PLATEWATCH_MODELS="$PREFIX/models" XDG_STATE_HOME=/var/lib
     "$PREFIX/venv/bin/platewatch")
-say "doctor"
-run "${PW[@]}" doctor --config /etc/platewatch/cameras.yaml --cache-dir /var/lib/platewatch/engines \
-    || echo "doctor reported problems (above); fix them, then: sudo systemctl restart platewatch"
-
 say "TensorRT engines ($PRECISION; minutes on first run)"
 BUILD=(build-engines --cache-dir /var/lib/platewatch/engines --precision "$PRECISION")
 if [ -n "$CALIB_DIR" ]; then BUILD+=(--calib-dir "$CALIB_DIR"); fi
 run "${PW[@]}" "${BUILD[@]}"
+
+say "doctor"
+run "${PW[@]}" doctor --config /etc/platewatch/cameras.yaml --cache-dir /var/lib/platewatch/engines \
+    || echo "doctor reported problems (above); fix them, then: sudo systemctl restart platewatch"
 
 if [ "$START" -eq 1 ]; then
     say "service"

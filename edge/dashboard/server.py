@@ -31,6 +31,7 @@ import math
 import mimetypes
 import queue
 import re
+import select
 import socket
 import threading
 import time
@@ -267,7 +268,7 @@ class _Camera:
     last_plate: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity hash: listeners live in a set
 class _Listener:
     queue: queue.Queue[tuple[str, dict[str, Any]]] = field(
         default_factory=lambda: queue.Queue(maxsize=512)
@@ -304,6 +305,7 @@ class DashboardState:
         self._seen: OrderedDict[str, None] = OrderedDict()  # dedupe; 20x the ring
         self._max_seen = max(1000, 20 * max_events)
         self._alerts: deque[dict[str, Any]] = deque(maxlen=max_alerts)
+        self._alert_crops: dict[str, bytes] = {}  # outlive the event ring: alerts matter longer
         self._cameras: dict[str, _Camera] = {}
         self._status: str | None = None
         self._status_at: float | None = None
@@ -428,7 +430,13 @@ class DashboardState:
         for i, a in enumerate(self._alerts):
             if a["event_id"] == event["event_id"] or a["track"] == key:
                 del self._alerts[i]
+                self._alert_crops.pop(a["event_id"], None)
                 break
+        if len(self._alerts) == self._alerts.maxlen:
+            self._alert_crops.pop(self._alerts[0]["event_id"], None)  # about to fall off
+        crop = self._crops.get(event["event_id"])
+        if crop is not None:
+            self._alert_crops[event["event_id"]] = crop
         wl = event["watchlist"] or {}
         item = {
             "event_id": event["event_id"],
@@ -482,7 +490,7 @@ class DashboardState:
 
     def get_crop(self, event_id: str) -> bytes | None:
         with self._lock:
-            return self._crops.get(event_id)
+            return self._crops.get(event_id) or self._alert_crops.get(event_id)
 
     # -------------------------------------------------------------- listeners (SSE)
 
@@ -724,6 +732,8 @@ class _Handler(BaseHTTPRequestHandler):
                 try:
                     kind, data = listener.queue.get(timeout=0.5)
                 except queue.Empty:
+                    if self._client_gone():
+                        break
                     if time.monotonic() - last_write >= self.server.heartbeat_s:
                         # A comment line: keeps proxies from timing out, detects gone clients.
                         self.wfile.write(b": ping\n\n")
@@ -737,6 +747,15 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             state.unsubscribe(listener)
             self.close_connection = True
+
+    def _client_gone(self) -> bool:
+        # An SSE client never sends after its request: a readable socket means EOF (closed tab),
+        # noticed within the poll interval instead of at the next heartbeat write.
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _sse(self, kind: str, data: dict[str, Any]) -> None:
         body = json.dumps(data, separators=(",", ":"))
