@@ -82,9 +82,15 @@ def child(args: argparse.Namespace) -> dict:
             n += 1
         dt = time.perf_counter() - t0
         return {
-            "frames": n, "analysed": n, "seconds": dt, "fps": n / dt, "analysed_fps": n / dt,
-            "detect_ms": t_det / n, "read_ms": t_read / n, "peak_rss_mb": _peak_rss_mb(),
-        }  # fmt: skip
+            "frames": n,
+            "analysed": n,
+            "seconds": dt,
+            "fps": n / dt,
+            "analysed_fps": n / dt,
+            "detect_ms": t_det / n,
+            "read_ms": t_read / n,
+            "peak_rss_mb": _peak_rss_mb(),
+        }
 
     from edge.pipeline import AlprEngine
     from edge.replay_cli import replay_file
@@ -92,25 +98,45 @@ def child(args: argparse.Namespace) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         r = replay_file(
-            clip, AlprEngine(alpr), [JsonlSink(Path(tmp) / "events.jsonl")],
-            sample_every=args.sample_every, progress=False, install_signals=False,
-        )  # fmt: skip
+            clip,
+            AlprEngine(alpr),
+            [JsonlSink(Path(tmp) / "events.jsonl")],
+            sample_every=args.sample_every,
+            progress=False,
+            install_signals=False,
+            strict=True,
+        )
     s = r.summary
     a = max(1, s.analysed)
     return {
-        "frames": s.frames, "analysed": s.analysed, "seconds": s.seconds, "fps": s.fps,
-        "analysed_fps": s.analysed / s.seconds, "detect_ms": 1e3 * s.stages.detect / a,
-        "read_ms": 1e3 * s.stages.read / a, "track_vote_ms": 1e3 * s.stages.track_vote / s.frames,
-        "sink_s": s.sink_seconds, "events": s.events, "peak_rss_mb": _peak_rss_mb(),
-    }  # fmt: skip
+        "frames": s.frames,
+        "analysed": s.analysed,
+        "seconds": s.seconds,
+        "fps": s.fps,
+        "analysed_fps": s.analysed / s.seconds,
+        "detect_ms": 1e3 * s.stages.detect / a,
+        "read_ms": 1e3 * s.stages.read / a,
+        "track_vote_ms": 1e3 * s.stages.track_vote / s.frames,
+        "sink_s": s.sink_seconds,
+        "events": s.events,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
 
 
 def run_child(mode: str, clip: Path, threads: int, args: argparse.Namespace) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
     cmd = [
-        sys.executable, __file__, "--child", mode, "--clip", str(clip), "--threads-one",
-        str(threads), "--sample-every", str(args.sample_every),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--clip",
+        str(clip),
+        "--threads-one",
+        str(threads),
+        "--sample-every",
+        str(args.sample_every),
+    ]
     if args.models:
         cmd += ["--models", str(args.models)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
@@ -127,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolutions", default="720p,1080p")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--modes", default="decode,pipeline,naive")
-    ap.add_argument("--clips-dir", type=Path, default=Path(tempfile.gettempdir()) / "platewatch-bench")
+    ap.add_argument(
+        "--clips-dir", type=Path, default=Path(tempfile.gettempdir()) / "platewatch-bench"
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     # internal: one measurement in a subprocess
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -142,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args.clips_dir.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()
-    print(f"cpus {os.cpu_count()}, load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+    print(
+        f"cpus {os.cpu_count()}, load average before: {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}"
+    )
     print(f"models: {args.models or REPO / 'models'}; sample every {args.sample_every} (pipeline)")
     rows = []
     header = (
@@ -168,8 +198,9 @@ def main(argv: list[str] | None = None) -> int:
                     return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
                 print(
-                    f"{res:<6} {threads:>3} {mode:<8} {f('frames', 'd'):>6} {f('seconds', '.1f'):>7} "
-                    f"{f('fps', '.1f'):>8} {f('analysed_fps', '.1f'):>6} {f('detect_ms', '.1f'):>7} "
+                    f"{res:<6} {threads:>3} {mode:<8} {f('frames', 'd'):>6} "
+                    f"{f('seconds', '.1f'):>7} {f('fps', '.1f'):>8} {f('analysed_fps', '.1f'):>6} "
+                    f"{f('detect_ms', '.1f'):>7} "
                     f"{f('read_ms', '.1f'):>7} {f('track_vote_ms', '.2f'):>6} "
                     f"{format(dec, '.1f') if dec else '-':>6} {f('sink_s', '.2f'):>6} "
                     f"{f('peak_rss_mb', '.0f'):>7} {r['load1']:>5.2f}",
@@ -179,12 +210,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average after: {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f}")
     for res in args.resolutions.split(","):
         for threads in (int(t) for t in args.threads.split(",")):
-            p = next((r for r in rows if (r["clip"], r["threads"], r["mode"]) == (res, threads, "pipeline")), None)
-            n = next((r for r in rows if (r["clip"], r["threads"], r["mode"]) == (res, threads, "naive")), None)
+            p = next(
+                (
+                    r
+                    for r in rows
+                    if (r["clip"], r["threads"], r["mode"]) == (res, threads, "pipeline")
+                ),
+                None,
+            )
+            n = next(
+                (
+                    r
+                    for r in rows
+                    if (r["clip"], r["threads"], r["mode"]) == (res, threads, "naive")
+                ),
+                None,
+            )
             if p and n:
-                print(f"{res} x{threads}: pipeline {p['fps']:.1f} frames/s "
-                      f"({p['analysed_fps']:.1f} analysed/s) vs naive {n['fps']:.1f} frames/s "
-                      f"= {p['fps'] / n['fps']:.1f}x")  # fmt: skip
+                print(
+                    f"{res} x{threads}: pipeline {p['fps']:.1f} frames/s "
+                    f"({p['analysed_fps']:.1f} analysed/s) vs naive {n['fps']:.1f} frames/s "
+                    f"= {p['fps'] / n['fps']:.1f}x"
+                )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

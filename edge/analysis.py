@@ -196,6 +196,7 @@ class _KeyState:
     members: set[int] = field(default_factory=set)  # live tracker track ids feeding the key
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str | None = None  # last published event type
+    last_ts: float = float("-inf")  # timestamp of the latest read given to the voter
 
 
 class CameraAnalyzer:
@@ -235,7 +236,11 @@ class CameraAnalyzer:
             self._is_file = fa.video_time_s is not None
             if self._is_file:
                 self._origin = fa.timestamp - float(fa.video_time_s or 0.0)
-        t = float(fa.video_time_s) if self._is_file and fa.video_time_s is not None else fa.timestamp
+        t = (
+            float(fa.video_time_s)
+            if self._is_file and fa.video_time_s is not None
+            else fa.timestamp
+        )
         if self._last_clock is not None and t < self._last_clock:
             t = self._last_clock  # never let the voter's clock run backwards
         self._last_clock = t
@@ -295,7 +300,14 @@ class CameraAnalyzer:
                 self._pending.setdefault(t.track_id, []).append(read)
                 continue
             key = self._key_for(t.track_id, vid if vid in live_vehicles else None)
+            state = self._keys[key]
             for r in [*self._pending.pop(t.track_id, []), read]:
+                if r.timestamp < state.last_ts:
+                    # A second plate track joining a vehicle's vote brings buffered reads older
+                    # than the vote's latest; the voter needs time order, and the vehicle was
+                    # already being read at that time: drop them.
+                    continue
+                state.last_ts = r.timestamp
                 self.counters.reads += 1
                 d = self.voter.add(key, r)
                 if d is not None:

@@ -72,8 +72,8 @@ class VideoAnnotator:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps if fps and fps > 0 else 25.0
-        self._queue: queue.Queue[tuple[np.ndarray, list[TrackOverlay], str] | None] = (
-            queue.Queue(queue_size)
+        self._queue: queue.Queue[tuple[np.ndarray, list[TrackOverlay], str] | None] = queue.Queue(
+            queue_size
         )
         self._writer: cv2.VideoWriter | None = None
         self.frames_written = 0

@@ -68,13 +68,18 @@ def _run(args: argparse.Namespace) -> int:
     try:
         server = DashboardServer(state, args.host, args.port, history=history)
     except OSError as exc:
-        print(f"platewatch dashboard: error: cannot listen on {args.host}:{args.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"platewatch dashboard: error: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     feed = MqttFeed(state, settings).start()
-    print(f"platewatch dashboard on {server.url} (MQTT {host}:{port}, topics "
-          f"{settings.topic_prefix}/...{', history ' + args.history if history else ''})",
-          file=sys.stderr, flush=True)
+    print(
+        f"platewatch dashboard on {server.url} (MQTT {host}:{port}, topics "
+        f"{settings.topic_prefix}/...{', history ' + args.history if history else ''})",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -95,28 +100,48 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Serve a local web page showing the platewatch MQTT topics live "
         "(no internet needed: no CDN assets).",
     )
-    p.add_argument("--mqtt", default="localhost:1883", metavar="HOST:PORT",
-                   help="MQTT broker (default localhost:1883)")
-    p.add_argument("--topic-prefix", default="platewatch",
-                   help="runtime topic prefix (default platewatch)")
-    p.add_argument("--history", metavar="DB", default=None,
-                   help="history SQLite file (platewatch history) to enable search")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to serve on (default 127.0.0.1; 0.0.0.0 exposes it)")
+    p.add_argument(
+        "--mqtt",
+        default="localhost:1883",
+        metavar="HOST:PORT",
+        help="MQTT broker (default localhost:1883)",
+    )
+    p.add_argument(
+        "--topic-prefix", default="platewatch", help="runtime topic prefix (default platewatch)"
+    )
+    p.add_argument(
+        "--history",
+        metavar="DB",
+        default=None,
+        help="history SQLite file (platewatch history) to enable search",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1; 0.0.0.0 exposes it)",
+    )
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
-    p.add_argument("--max-events", type=int, default=200,
-                   help="events kept in memory and shown (default 200)")
-    p.add_argument("--stale-after", type=float, default=75.0, metavar="S",
-                   help="camera stats older than this show 'no data' (default 75 s)")
+    p.add_argument(
+        "--max-events", type=int, default=200, help="events kept in memory and shown (default 200)"
+    )
+    p.add_argument(
+        "--stale-after",
+        type=float,
+        default=75.0,
+        metavar="S",
+        help="camera stats older than this show 'no data' (default 75 s)",
+    )
     p.add_argument("--protocol", choices=["3.1.1", "5"], default="3.1.1", help="MQTT protocol")
     p.add_argument("--username", default=None, help="broker user name")
-    p.add_argument("--password", default=None,
-                   help="broker password (or env MQTT_PASSWORD, kept out of `ps`)")
+    p.add_argument(
+        "--password", default=None, help="broker password (or env MQTT_PASSWORD, kept out of `ps`)"
+    )
     p.add_argument("--tls", action="store_true", help="TLS with the system CAs")
     p.add_argument("--tls-ca-certs", default=None, metavar="PEM", help="CA bundle")
     p.add_argument("--tls-certfile", default=None, metavar="PEM", help="client certificate")
     p.add_argument("--tls-keyfile", default=None, metavar="PEM", help="client key")
-    p.add_argument("--tls-insecure", action="store_true",
-                   help="skip host name verification (testing only)")
+    p.add_argument(
+        "--tls-insecure", action="store_true", help="skip host name verification (testing only)"
+    )
     p.set_defaults(func=_run)
     return p

@@ -86,15 +86,17 @@ def _run(args: argparse.Namespace) -> int:
         broker = start_embedded_broker(args.port)
         if broker is None:
             host, port = None, None
-            print("no MQTT broker available (amqtt not importable and no mosquitto binary): "
-                  "events go to stdout only", file=sys.stderr)  # fmt: skip
+            print(
+                "no MQTT broker available (amqtt not importable and no mosquitto binary): "
+                "events go to stdout only",
+                file=sys.stderr,
+            )
         else:
             host, port = broker.host, broker.port
             print(f"embedded MQTT broker ({broker.kind}) on {host}:{port}", file=sys.stderr)
     if host is not None and port is not None:
         sinks.append(mqtt_sink(host, port, spool))
-        print(f"subscribe: mosquitto_sub -h {host} -p {port} -t 'platewatch/#' -v",
-              file=sys.stderr)  # fmt: skip
+        print(f"subscribe: mosquitto_sub -h {host} -p {port} -t 'platewatch/#' -v", file=sys.stderr)
     print(f"replaying {video}" + (" in real time" if args.realtime else ""), file=sys.stderr)
     try:
         result = replay_file(
@@ -111,9 +113,11 @@ def _run(args: argparse.Namespace) -> int:
         for line in format_summary(result):
             print(line, file=sys.stderr)
         if broker is not None and args.hold:
-            print(f"broker still running on {broker.host}:{broker.port} "
-                  "(retained: platewatch/demo/plate, platewatch/status); Ctrl-C to quit",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"broker still running on {broker.host}:{broker.port} "
+                "(retained: platewatch/demo/plate, platewatch/status); Ctrl-C to quit",
+                file=sys.stderr,
+            )
             try:
                 while True:
                     time.sleep(1)
@@ -134,19 +138,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="The whole pipeline with no setup: the sample clip, the shipped models, "
         "events on stdout and on an embedded MQTT broker (or --mqtt HOST:PORT).",
     )
-    p.add_argument("--video", default=None, metavar="FILE",
-                   help=f"clip to use instead of {DEMO_CLIP.relative_to(REPO_ROOT)}")  # fmt: skip
-    p.add_argument("--mqtt", default=None, metavar="HOST:PORT",
-                   help="publish to this broker instead of an embedded one")  # fmt: skip
-    p.add_argument("--port", type=int, default=None,
-                   help="embedded broker port (default 1883 if free, else any free port)")  # fmt: skip
+    p.add_argument(
+        "--video",
+        default=None,
+        metavar="FILE",
+        help=f"clip to use instead of {DEMO_CLIP.relative_to(REPO_ROOT)}",
+    )
+    p.add_argument(
+        "--mqtt",
+        default=None,
+        metavar="HOST:PORT",
+        help="publish to this broker instead of an embedded one",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="embedded broker port (default 1883 if free, else any free port)",
+    )
     p.add_argument("--no-broker", action="store_true", help="stdout only, no MQTT")
-    p.add_argument("--realtime", action="store_true",
-                   help="play at the clip's frame rate (like a live camera)")  # fmt: skip
-    p.add_argument("--hold", action="store_true",
-                   help="keep the embedded broker running after the clip until Ctrl-C")  # fmt: skip
-    p.add_argument("--sample-every", type=int, default=2, metavar="N",
-                   help="analyse every Nth frame (default 2)")  # fmt: skip
+    p.add_argument(
+        "--realtime", action="store_true", help="play at the clip's frame rate (like a live camera)"
+    )
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="keep the embedded broker running after the clip until Ctrl-C",
+    )
+    p.add_argument(
+        "--sample-every",
+        type=int,
+        default=2,
+        metavar="N",
+        help="analyse every Nth frame (default 2)",
+    )
     p.add_argument("--annotate", default=None, metavar="OUT.mp4", help="annotated video")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_model_arguments(p)

@@ -95,7 +95,10 @@ class AlprEngine:
         from edge.models import load_models
 
         det, rd = load_models(
-            threads=threads, device=device, detector=detector, reader=reader  # type: ignore[arg-type]
+            threads=threads,
+            device=device,
+            detector=detector,
+            reader=reader,  # type: ignore[arg-type]
         )
         return cls(Alpr(det, rd))
 
@@ -183,6 +186,7 @@ class CameraSummary:
     dropped: int = 0
     corrupt: int = 0
     reconnects: int = 0
+    errors: int = 0  # frames whose processing raised (logged and skipped)
     ended: bool = False
 
 
@@ -220,6 +224,7 @@ class _Camera:
     health: CameraHealth
     frames: int = 0
     motion_skipped: int = 0
+    errors: int = 0
     done: bool = False
     last_frame: Frame | None = field(default=None, repr=False)
 
@@ -244,6 +249,7 @@ class Pipeline:
         stats_interval_s: float = 30.0,
         on_frame: FrameHook | None = None,
         source_factory: Callable[[CameraConfig], FrameSource] | None = None,
+        strict: bool = False,
     ) -> None:
         enabled = [c for c in cameras if c.enabled]
         if not enabled:
@@ -252,6 +258,7 @@ class Pipeline:
         self.events = events or EventOptions()
         self.stats_interval_s = stats_interval_s
         self.on_frame = on_frame
+        self.strict = strict  # re-raise a frame's processing error instead of logging it
         self.sinks = SinkWorker(sink)
         self.stages = StageTimes()
         self._stop = threading.Event()
@@ -363,7 +370,7 @@ class Pipeline:
         return self.summary()
 
     def run(self, install_signals: bool = False) -> PipelineSummary:
-        """start(), wait until the sources end (or SIGINT/SIGTERM if ``install_signals``), stop()."""
+        """start(), wait for the sources to end (or SIGINT/SIGTERM: ``install_signals``), stop()."""
         restore = install_signal_handlers(self.request_stop) if install_signals else None
         try:
             self.start()
@@ -400,7 +407,22 @@ class Pipeline:
                             self._end_camera(cam)
                         continue
                     busy = True
-                    self._process(cam, frame)
+                    try:
+                        self._process(cam, frame)
+                    except Exception as e:
+                        # One bad frame must not end a service that watches many cameras: log
+                        # it, count it, carry on (strict mode re-raises, for tests and tools).
+                        cam.errors += 1
+                        if self.strict:
+                            raise
+                        if cam.errors <= 3 or cam.errors % 100 == 0:
+                            log.exception(
+                                "camera %s: frame %d failed (%d so far): %s",
+                                cam.config.name,
+                                frame.index,
+                                cam.errors,
+                                e,
+                            )
                 start = (start + 1) % n
                 if time.monotonic() >= next_stats:
                     self._emit_stats()
@@ -449,18 +471,33 @@ class Pipeline:
             if self.events.crop:
                 crops = tuple(_crop(frame.image, p) for p in inf.plates)
             fa = FrameAnalysis(
-                frame.camera, frame.index, frame.timestamp, frame.video_time_s, frame.monotonic,
-                True, inf.vehicle_boxes, inf.vehicle_scores, inf.plates, crops,
-                inf.detect_ms, inf.read_ms,
-            )  # fmt: skip
+                frame.camera,
+                frame.index,
+                frame.timestamp,
+                frame.video_time_s,
+                frame.monotonic,
+                True,
+                inf.vehicle_boxes,
+                inf.vehicle_scores,
+                inf.plates,
+                crops,
+                inf.detect_ms,
+                inf.read_ms,
+            )
             cam.health.frames_analysed.tick()
         else:
             cam.motion_skipped += 1
             vb, vs = FrameAnalysis.empty_boxes()
             fa = FrameAnalysis(
-                frame.camera, frame.index, frame.timestamp, frame.video_time_s, frame.monotonic,
-                False, vb, vs,
-            )  # fmt: skip
+                frame.camera,
+                frame.index,
+                frame.timestamp,
+                frame.video_time_s,
+                frame.monotonic,
+                False,
+                vb,
+                vs,
+            )
         t0 = time.perf_counter()
         events = cam.analyzer.update(fa)
         self.stages.track_vote += time.perf_counter() - t0
@@ -502,6 +539,7 @@ class Pipeline:
                     dropped=cs.frames_dropped,
                     corrupt=cs.frames_corrupt,
                     reconnects=cs.reconnects,
+                    errors=cam.errors,
                     ended=cs.state == "ended",
                 )
             )

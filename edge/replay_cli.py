@@ -15,7 +15,6 @@ import argparse
 import logging
 import re
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,6 +125,7 @@ def replay_file(
     progress: bool = True,
     install_signals: bool = True,
     stats_interval_s: float = 30.0,
+    strict: bool = False,
 ) -> ReplayResult:
     """Run one video file through the pipeline; returns the summary once it has ended (or was
     interrupted by SIGINT/SIGTERM when ``install_signals``)."""
@@ -164,6 +164,7 @@ def replay_file(
         events=events,
         on_frame=on_frame,
         stats_interval_s=stats_interval_s,
+        strict=strict,
     )
     bar = Progress(total, enabled=progress)
     restore = install_signal_handlers(pipe.request_stop) if install_signals else None
@@ -205,6 +206,7 @@ def format_summary(r: ReplayResult) -> list[str]:
             + f", {c.analysed} analysed"
             + (f" ({c.motion_skipped} idle, motion gate)" if c.motion_skipped else "")
             + f", {c.corrupt} corrupt, {c.dropped} dropped"
+            + (f", {c.errors} FAILED (see the log)" if c.errors else "")
         )
         lines.append(
             f"  events: {c.final} final, {c.provisional} provisional "
@@ -262,8 +264,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.detector is None and args.models is None:
             args.detector, args.reader = cfg.models.detector, cfg.models.reader
     if args.no_crops:
-        events_opts = EventOptions(False, events_opts.crop_max_width, events_opts.crop_quality,
-                                   events_opts.provisional)  # fmt: skip
+        events_opts = EventOptions(
+            False, events_opts.crop_max_width, events_opts.crop_quality, events_opts.provisional
+        )
     sinks: list[Sink] = []
     if args.events:
         from edge.sinks.jsonl import JsonlSink
@@ -320,17 +323,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("video", metavar="VIDEO", help="video file (mp4, mkv, avi, ...)")
     p.add_argument("--events", metavar="OUT.jsonl", help="write events as JSON Lines")
     p.add_argument("--annotate", metavar="OUT.mp4", help="write the annotated video")
-    p.add_argument("--sample-every", type=int, default=1, metavar="N",
-                   help="analyse every Nth frame (default 1)")  # fmt: skip
+    p.add_argument(
+        "--sample-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="analyse every Nth frame (default 1)",
+    )
     p.add_argument("--motion-gate", action="store_true", help="skip detection on idle frames")
     p.add_argument("--mqtt", metavar="HOST:PORT", help="also publish to this MQTT broker")
-    p.add_argument("--spool", type=Path, default=None, metavar="DIR",
-                   help="MQTT spool directory (default: the state dir)")  # fmt: skip
+    p.add_argument(
+        "--spool",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="MQTT spool directory (default: the state dir)",
+    )
     p.add_argument("--camera", default=None, help="camera name in events (default: file name)")
-    p.add_argument("--realtime", action="store_true",
-                   help="pace at the file's fps and drop frames like a live camera")  # fmt: skip
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="take voting/events/models settings from a cameras.yaml")  # fmt: skip
+    p.add_argument(
+        "--realtime",
+        action="store_true",
+        help="pace at the file's fps and drop frames like a live camera",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="take voting/events/models settings from a cameras.yaml",
+    )
     p.add_argument("--print-events", action="store_true", help="also print events to stdout")
     p.add_argument("--no-crops", action="store_true", help="no base64 plate crops in events")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -28,8 +28,12 @@ class LogSink(Sink):
     def publish_event(self, event: PlateEvent) -> None:
         log.info(
             "%s: %s %s (track %s, confidence %.2f)",
-            event.camera, event.type, event.plate, event.track_id, event.confidence,
-        )  # fmt: skip
+            event.camera,
+            event.type,
+            event.plate,
+            event.track_id,
+            event.confidence,
+        )
 
     def publish_stats(self, s: CameraStats) -> None:
         p50 = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
@@ -37,10 +41,18 @@ class LogSink(Sink):
         log.info(
             "%s: %s, %.1f fps in, %.1f analysed, latency p50/p95 %s/%s ms, dropped %d, corrupt "
             "%d, reconnects %d, queue %d%s",
-            s.camera, "online" if s.online else "OFFLINE", s.fps_in, s.fps_analysed, p50, p95,
-            s.frames_dropped, s.frames_corrupt, s.reconnects, s.queue_depth,
+            s.camera,
+            "online" if s.online else "OFFLINE",
+            s.fps_in,
+            s.fps_analysed,
+            p50,
+            p95,
+            s.frames_dropped,
+            s.frames_corrupt,
+            s.reconnects,
+            s.queue_depth,
             f", last error: {s.last_error}" if s.last_error and not s.online else "",
-        )  # fmt: skip
+        )
 
     def close(self, timeout: float = 2.0) -> None:
         pass
@@ -56,8 +68,10 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         for issue in e.issues:
             print(issue, file=sys.stderr)
-        print(f"{args.config}: {len(e.issues)} error(s); see `platewatch check-config`",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{args.config}: {len(e.issues)} error(s); see `platewatch check-config`",
+            file=sys.stderr,
+        )
         return 2
     if args.camera:
         unknown = set(args.camera) - {c.name for c in cfg.cameras}
@@ -73,16 +87,23 @@ def _run(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_config(cfg, extra_sinks=[LogSink()])
     log.info(
         "platewatch running: %d camera(s) (%s); Ctrl-C or SIGTERM to stop",
-        len(cameras), ", ".join(c.name for c in cameras),
-    )  # fmt: skip
+        len(cameras),
+        ", ".join(c.name for c in cameras),
+    )
     summary = pipe.run(install_signals=True)
     for c in summary.cameras:
         log.info(
             "%s: %d frames, %d analysed, %d final / %d provisional events, %d dropped, "
             "%d corrupt, %d reconnects",
-            c.camera, c.frames, c.analysed, c.final, c.provisional, c.dropped, c.corrupt,
+            c.camera,
+            c.frames,
+            c.analysed,
+            c.final,
+            c.provisional,
+            c.dropped,
+            c.corrupt,
             c.reconnects,
-        )  # fmt: skip
+        )
     if pipe.error is not None:
         log.error("stopped after an internal error: %s", pipe.error)
         return 1
@@ -97,10 +118,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(validate it first with `platewatch check-config`). Stops on SIGINT/SIGTERM.",
     )
     p.add_argument("--config", "-c", required=True, metavar="FILE", help="cameras.yaml")
-    p.add_argument("--camera", action="append", metavar="NAME",
-                   help="only this camera (repeatable)")  # fmt: skip
-    p.add_argument("--log-level", default="INFO",
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"])  # fmt: skip
+    p.add_argument(
+        "--camera", action="append", metavar="NAME", help="only this camera (repeatable)"
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=_run)
     return p
 

@@ -74,7 +74,8 @@ def make_event(
     when = when or datetime.now(timezone.utc)
     fields: dict[str, Any] = dict(
         type=type, camera=camera, track_id=track_id,
-        track_uuid=str(uuid.uuid4()) if track_uuid == "new" else track_uuid, plate=plate, confidence=0.91,
+        track_uuid=str(uuid.uuid4()) if track_uuid == "new" else track_uuid, plate=plate,
+        confidence=0.91,
         char_confidences=[0.9] * len(plate), first_seen=when - timedelta(seconds=3),
         last_seen=when, first_frame=0, last_frame=60, plate_box=[10, 10, 160, 50],
         direction="entry", zones=["lane-1"], watchlist=watchlist,
@@ -178,7 +179,8 @@ def test_final_replaces_provisional_and_duplicates_are_dropped() -> None:
     assert [e["plate"] for e in state.snapshot()["events"]] == ["AB123CD"]
     # Without track_uuid the camera + tracker id identify the track.
     feed(state, make_event("CC1", type="provisional", track_uuid=None, track_id=7))
-    feed(state, make_event("CC11", track_uuid=None, track_id=7, camera="yard"))  # other camera: separate
+    # The same tracker id on another camera is another track.
+    feed(state, make_event("CC11", track_uuid=None, track_id=7, camera="yard"))
     feed(state, make_event("CC111", track_uuid=None, track_id=7))
     plates = [e["plate"] for e in state.snapshot()["events"]]
     assert plates == ["CC111", "CC11", "AB123CD"]
@@ -227,8 +229,10 @@ def test_camera_health_from_status_and_stats_with_staleness() -> None:
     state = DashboardState(stale_after_s=75.0, clock=clock)
     state.handle_message("platewatch/status", b"online", retained=True)
     state.handle_message("platewatch/gate/stats", make_stats().to_bytes())
-    state.handle_message("platewatch/yard/stats", make_stats("yard", online=False,
-                                                             last_error="rtsp timeout").to_bytes())
+    state.handle_message(
+        "platewatch/yard/stats",
+        make_stats("yard", online=False, last_error="rtsp timeout").to_bytes(),
+    )
     cams = {c["name"]: c for c in state.snapshot()["cameras"]}
     assert cams["gate"]["health"] == ONLINE and cams["gate"]["stats"]["latency_ms_p95"] == 97.5
     assert cams["yard"]["health"] == OFFLINE
@@ -272,8 +276,17 @@ def test_history_query_parsing() -> None:
 
 def test_cli_parser_registers_dashboard() -> None:
     args = build_parser(["dashboard"]).parse_args(
-        ["dashboard", "--mqtt", "broker:1884", "--port", "0", "--history", "h.db",
-         "--topic-prefix", "site/pw"]  # fmt: skip
+        [
+            "dashboard",
+            "--mqtt",
+            "broker:1884",
+            "--port",
+            "0",
+            "--history",
+            "h.db",
+            "--topic-prefix",
+            "site/pw",
+        ]  # fmt: skip
     )
     assert args.command == "dashboard" and args.mqtt == "broker:1884" and args.port == 0
     assert args.topic_prefix == "site/pw" and args.history == "h.db" and callable(args.func)

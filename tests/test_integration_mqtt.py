@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 import pytest
+from test_pipeline import OracleEngine
 
 from edge.config import CameraConfig
 from edge.pipeline import Pipeline
 from edge.sinks.base import MultiSink
 from edge.sinks.jsonl import JsonlSink
 from edge.sinks.mqtt import MqttSink
-from test_pipeline import OracleEngine
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -64,17 +64,20 @@ def run_with_broker_outage(
     )
     spool = tmp_path / "spool"
     mqtt = MqttSink(
-        host=broker.host, port=broker.port, spool_dir=spool,
-        reconnect_min_s=0.2, reconnect_max_s=1.0,
-    )  # fmt: skip
+        host=broker.host,
+        port=broker.port,
+        spool_dir=spool,
+        reconnect_min_s=0.2,
+        reconnect_max_s=1.0,
+    )
     published_path = tmp_path / "published.jsonl"
     pipe = Pipeline(
-        [CameraConfig(name="gate", source=str(clip), sample_every=sample_every,
-                      realtime=realtime)],
+        [CameraConfig(name="gate", source=str(clip), sample_every=sample_every, realtime=realtime)],
         engine,  # type: ignore[arg-type]
         MultiSink([mqtt, JsonlSink(published_path)]),
         stats_interval_s=1.0,
-    )  # fmt: skip
+        strict=True,
+    )
     info: dict = {}
 
     def outage() -> None:
@@ -94,6 +97,7 @@ def run_with_broker_outage(
     chaos.join(30)
     t0 = time.monotonic()
     summary = pipe.stop(timeout=2.0)
+    assert pipe.error is None, pipe.error
     info["stop_s"] = time.monotonic() - t0
     # Whatever the 2 s shutdown could not deliver waits in the spool: a new sink on the same
     # spool (a restarted service) must deliver it.
@@ -106,9 +110,11 @@ def run_with_broker_outage(
     consumer.wait_for(lambda ms: ids <= {json.loads(m.payload)["event_id"] for m in ms}, 10)
     received = [json.loads(m.payload) for m in consumer.on("platewatch/gate/events")]
     info.update(
-        summary=summary, published=published, received=received,
+        summary=summary,
+        published=published,
+        received=received,
         frames_total=summary.frames,
-    )  # fmt: skip
+    )
     return info
 
 
@@ -134,9 +140,14 @@ def check_acceptance(info: dict, truth: object) -> None:
 def test_acceptance_truth_detector(hd_clip, tmp_path, mosquitto_factory, mqtt_consumer) -> None:  # type: ignore[no-untyped-def]
     clip, truth = hd_clip
     info = run_with_broker_outage(
-        clip, OracleEngine(truth, error_rate=0.3, degraded_error_rate=0.8), tmp_path,
-        mosquitto_factory, mqtt_consumer, sample_every=3, realtime=True,
-    )  # fmt: skip
+        clip,
+        OracleEngine(truth, error_rate=0.3, degraded_error_rate=0.8),
+        tmp_path,
+        mosquitto_factory,
+        mqtt_consumer,
+        sample_every=3,
+        realtime=True,
+    )
     check_acceptance(info, truth)
 
 
@@ -150,9 +161,14 @@ def test_acceptance_real_models(hd_clip, tmp_path, mosquitto_factory, mqtt_consu
     clip, truth = hd_clip
     engine = AlprEngine.load(MODELS / "detector.onnx", MODELS / "reader.onnx", threads=1)
     info = run_with_broker_outage(
-        clip, engine, tmp_path, mosquitto_factory, mqtt_consumer, sample_every=3,
+        clip,
+        engine,
+        tmp_path,
+        mosquitto_factory,
+        mqtt_consumer,
+        sample_every=3,
         realtime=False,
-    )  # fmt: skip
+    )
     finals = [e["plate"] for e in info["received"] if e["type"] == "final"]
     print(f"real models: finals {sorted(finals)} vs truth {sorted(v.text for v in truth.vehicles)}")
     check_acceptance(info, truth)

@@ -208,10 +208,14 @@ def _voter_decisions(text: str = "AB123CD") -> list:
     for i in range(6):
         box = (100.0 + i * 5, 200.0, 180.0 + i * 5, 220.0)
         read = PlateRead(
-            text, (0.95,) * len(text), frame_index=10 + i, timestamp=2.0 + 0.4 * i,
-            plate_box=box, quality=float(i),
+            text,
+            (0.95,) * len(text),
+            frame_index=10 + i,
+            timestamp=2.0 + 0.4 * i,
+            plate_box=box,
+            quality=float(i),
             crop=ReadContext(crop, (50.0, 100.0, 300.0, 260.0), 2.0 + 0.4 * i),
-        )  # fmt: skip
+        )
         d = voter.add(7, read)
         if d is not None:
             out.append(d)
@@ -260,10 +264,17 @@ def test_stats_message_is_schema_valid(validate_message) -> None:  # type: ignor
 
 def _fa(index: int, vehicles: list, plates: list[PlateResult], t0: float = 0.0) -> FrameAnalysis:
     return FrameAnalysis(
-        "cam", index, 1_700_000_000.0 + index / 25, t0 + index / 25, 0.0, True,
-        np.array(vehicles, np.float32).reshape(-1, 4), np.full(len(vehicles), 0.9, np.float32),
-        tuple(plates), (),
-    )  # fmt: skip
+        "cam",
+        index,
+        1_700_000_000.0 + index / 25,
+        t0 + index / 25,
+        0.0,
+        True,
+        np.array(vehicles, np.float32).reshape(-1, 4),
+        np.full(len(vehicles), 0.9, np.float32),
+        tuple(plates),
+        (),
+    )
 
 
 def _plate(box: tuple, text: str, conf: float = 0.95) -> PlateResult:
@@ -300,7 +311,11 @@ def test_analyzer_same_plate_again_within_window_is_not_a_new_event() -> None:
         for i in range(start, start + 12):
             dx = 10 * (i - start)
             events += an.update(
-                _fa(i, [[100 + dx, 100, 400 + dx, 300]], [_plate((200.0 + dx, 250, 280 + dx, 270), "XYZ789")])
+                _fa(
+                    i,
+                    [[100 + dx, 100, 400 + dx, 300]],
+                    [_plate((200.0 + dx, 250, 280 + dx, 270), "XYZ789")],
+                )
             )
         for i in range(start + 12, start + 55):
             events += an.update(_fa(i, [], []))
@@ -313,7 +328,9 @@ def test_analyzer_unlinked_plate_uses_plate_track_and_finish_flushes() -> None:
     an = CameraAnalyzer("cam")
     events = []
     for i in range(6):
-        events += an.update(_fa(i, [], [_plate((300.0 + 3 * i, 200, 380 + 3 * i, 220), "MH12DE1433")]))
+        events += an.update(
+            _fa(i, [], [_plate((300.0 + 3 * i, 200, 380 + 3 * i, 220), "MH12DE1433")])
+        )
     finals = [e for e in an.finish() if e.type == "final"]
     assert len(finals) == 1 and finals[0].plate == "MH12DE1433"
     assert finals[0].vehicle_box is None
@@ -339,9 +356,9 @@ def test_pipeline_on_clip_one_final_per_vehicle(small_clip) -> None:  # type: ig
     sink = ListSink()
     cam = CameraConfig(name="clip", source=str(path), sample_every=2)
     engine = OracleEngine(truth, error_rate=0.3)
-    pipe = Pipeline([cam], engine, sink, stats_interval_s=0.2)
+    pipe = Pipeline([cam], engine, sink, stats_interval_s=0.2, strict=True)
     summary = pipe.run()
-    assert pipe.done and sink.closed
+    assert pipe.error is None and pipe.done and sink.closed
     assert summary.frames == truth.frame_count  # files never drop
     assert summary.analysed == (truth.frame_count + 1) // 2  # every 2nd frame
     assert engine.calls == summary.analysed
@@ -397,7 +414,12 @@ def test_shutdown_within_two_seconds_with_live_source() -> None:
     sink = ListSink()
     cam = CameraConfig(name="live", source="rtsp://127.0.0.1:9/stream")
     pipe = Pipeline(
-        [cam], _StaticPlateEngine(0.15), sink, source_factory=_LiveSource, stats_interval_s=0.3
+        [cam],
+        _StaticPlateEngine(0.15),
+        sink,
+        source_factory=_LiveSource,
+        stats_interval_s=0.3,
+        strict=True,
     )
     pipe.start()
     time.sleep(2.0)
@@ -428,3 +450,41 @@ def test_signal_stops_run(small_clip) -> None:  # type: ignore[no-untyped-def]
     assert time.monotonic() - t0 < 1.0 + 2.0
     assert 0 < summary.frames < truth.frame_count
     assert sink.closed
+
+
+def test_second_plate_track_joining_a_vehicle_keeps_time_order() -> None:
+    """Two plate tracks on one vehicle (front + rear plate, or an ID switch): the second one's
+    buffered tentative reads are older than the vote's latest read and must not break it."""
+    an = CameraAnalyzer("cam")
+    events = []
+    for i in range(12):
+        plates = [_plate((200.0, 250, 280, 270), "AB123CD")]
+        if i >= 3:  # a second plate appears on the same vehicle later
+            plates.append(_plate((320.0, 250, 380, 270), "AB123CD"))
+        events += an.update(_fa(i, [[100, 100, 400, 300]], plates))
+    events += an.finish()
+    finals = [e for e in events if e.type == "final"]
+    assert [e.plate for e in finals] == ["AB123CD"] and finals[0].track_id == 1
+
+
+def test_a_failing_frame_is_logged_and_skipped_not_fatal(small_clip) -> None:  # type: ignore[no-untyped-def]
+    path, truth = small_clip
+
+    class Flaky(OracleEngine):
+        def infer(self, frame: Frame) -> Inference:
+            if frame.index == 30:
+                raise RuntimeError("backend hiccup")
+            return super().infer(frame)
+
+    sink = ListSink()
+    pipe = Pipeline([CameraConfig(name="clip", source=str(path))], Flaky(truth), sink)
+    summary = pipe.run()
+    assert summary.cameras[0].errors == 1 and summary.frames == truth.frame_count
+    assert sorted(e.plate for e in sink.finals()) == sorted(v.text for v in truth.vehicles)
+    with pytest.raises(RuntimeError):  # strict mode surfaces it
+        strict = Pipeline(
+            [CameraConfig(name="clip", source=str(path))], Flaky(truth), ListSink(), strict=True
+        )
+        strict.run()
+        if strict.error is not None:
+            raise strict.error

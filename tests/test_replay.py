@@ -1,4 +1,4 @@
-"""``platewatch replay`` / ``run`` / ``check-config`` / ``demo`` end to end on a small rendered clip.
+"""``platewatch replay`` / ``run`` / ``check-config`` / ``demo`` end to end on a small clip.
 
 The CLI runs use the stand-in ONNX models (tests/standin_models.py), so they check the plumbing
 (JSON Lines file, annotated video, summary, exit codes) with real ONNX Runtime inference;
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import cv2
 import pytest
+from standin_models import make_detector, make_reader
+from test_pipeline import OracleEngine
 
 from edge.cli import main as cli_main
 from edge.replay_cli import camera_name_for, parse_host_port, replay_file
 from edge.sinks.jsonl import JsonlSink
-from standin_models import make_detector, make_reader
-from test_pipeline import OracleEngine
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,21 @@ def test_replay_cli_writes_events_and_annotated_video(
     events, annotated = tmp_path / "out" / "events.jsonl", tmp_path / "ann.mp4"
     events.parent.mkdir()
     events.write_text("stale line from an earlier run\n")
-    rc = cli_main([
-        "replay", str(clip), "--models", str(standin_dir), "--events", str(events),
-        "--annotate", str(annotated), "--sample-every", "2", "--no-progress",
-    ])  # fmt: skip
+    rc = cli_main(
+        [
+            "replay",
+            str(clip),
+            "--models",
+            str(standin_dir),
+            "--events",
+            str(events),
+            "--annotate",
+            str(annotated),
+            "--sample-every",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     lines = events.read_text().splitlines()
     objs = [json.loads(line) for line in lines]  # the stale line is gone: a fresh file
@@ -76,9 +87,14 @@ def test_replay_file_events_match_truth(tiny_clip, tmp_path) -> None:  # type: i
     clip, truth = tiny_clip
     out = tmp_path / "events.jsonl"
     result = replay_file(
-        clip, OracleEngine(truth, error_rate=0.3), [JsonlSink(out)], camera="gate",
-        progress=False, install_signals=False,
-    )  # fmt: skip
+        clip,
+        OracleEngine(truth, error_rate=0.3),
+        [JsonlSink(out)],
+        camera="gate",
+        progress=False,
+        install_signals=False,
+        strict=True,
+    )
     assert result.summary.frames == truth.frame_count and not result.interrupted
     finals = [json.loads(x) for x in out.read_text().splitlines()]
     finals = [o for o in finals if o["type"] == "final"]
@@ -111,10 +127,17 @@ def test_run_and_check_config(tiny_clip, standin_dir, tmp_path) -> None:  # type
 
 def test_demo_with_video_and_no_broker(tiny_clip, standin_dir, capsys) -> None:  # type: ignore[no-untyped-def]
     clip, _ = tiny_clip
-    rc = cli_main([
-        "demo", "--video", str(clip), "--models", str(standin_dir), "--no-broker",
-        "--no-progress",
-    ])  # fmt: skip
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip),
+            "--models",
+            str(standin_dir),
+            "--no-broker",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out.splitlines()
     assert [json.loads(x)["type"] for x in out] == ["provisional", "final"]
@@ -125,10 +148,18 @@ def test_demo_publishes_to_embedded_broker(tiny_clip, standin_dir, capsys) -> No
     from edge.broker import free_port
 
     port = free_port()
-    rc = cli_main([
-        "demo", "--video", str(clip_path(tiny_clip)), "--models", str(standin_dir),
-        "--port", str(port), "--no-progress",
-    ])  # fmt: skip
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip_path(tiny_clip)),
+            "--models",
+            str(standin_dir),
+            "--port",
+            str(port),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     assert f"mosquitto_sub -h 127.0.0.1 -p {port} -t 'platewatch/#' -v" in captured.err
@@ -151,10 +182,18 @@ def test_helpers() -> None:
 
 def test_demo_publishes_to_given_broker(tiny_clip, standin_dir, mosquitto, mqtt_consumer) -> None:  # type: ignore[no-untyped-def]
     consumer = mqtt_consumer(mosquitto, ["platewatch/#"])
-    rc = cli_main([
-        "demo", "--video", str(clip_path(tiny_clip)), "--models", str(standin_dir),
-        "--mqtt", f"{mosquitto.host}:{mosquitto.port}", "--no-progress",
-    ])  # fmt: skip
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip_path(tiny_clip)),
+            "--models",
+            str(standin_dir),
+            "--mqtt",
+            f"{mosquitto.host}:{mosquitto.port}",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     assert consumer.wait_for(lambda ms: any(m.topic == "platewatch/demo/plate" for m in ms), 5)
     types = [json.loads(m.payload)["type"] for m in consumer.on("platewatch/demo/events")]

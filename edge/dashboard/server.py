@@ -38,7 +38,6 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -123,8 +122,10 @@ def _opt_num(obj: dict[str, Any], key: str) -> float | None:
 
 
 def _box(value: Any) -> list[int] | None:
-    if isinstance(value, list) and len(value) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+    if (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
     ):
         return [int(v) for v in value]
     return None
@@ -448,6 +449,7 @@ class DashboardState:
             "list": wl.get("name"),
             "entry": wl.get("entry"),
             "distance": wl.get("distance"),
+            "description": wl.get("description"),
             "alert": event["alert"],
             "last_seen": event["last_seen"],
             "has_crop": event["has_crop"],
@@ -479,8 +481,9 @@ class DashboardState:
             "max_events": self.max_events,
             "events": [dict(e) for e in reversed(self._events.values())],  # newest first
             "alerts": [dict(a) for a in reversed(self._alerts)],
-            "cameras": [self._camera_view(c) for c in sorted(self._cameras.values(),
-                                                             key=lambda c: c.name)],
+            "cameras": [
+                self._camera_view(c) for c in sorted(self._cameras.values(), key=lambda c: c.name)
+            ],
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -547,8 +550,12 @@ class MqttFeed:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):  # type: ignore[no-untyped-def]
         if rc.is_failure:
-            log.error("MQTT broker %s:%s refused the dashboard: %s", self.settings.host,
-                      self.settings.port, rc)
+            log.error(
+                "MQTT broker %s:%s refused the dashboard: %s",
+                self.settings.host,
+                self.settings.port,
+                rc,
+            )
             return
         # Subscribing on every connect: a clean session forgets subscriptions on reconnect.
         client.subscribe([(t, 1) for t in subscriptions(self.settings.topic_prefix)])
@@ -557,8 +564,12 @@ class MqttFeed:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):  # type: ignore[no-untyped-def]
         self.state.set_broker(False, self.settings.host, self.settings.port)
-        log.warning("dashboard lost MQTT %s:%s (%s); reconnecting", self.settings.host,
-                    self.settings.port, rc)
+        log.warning(
+            "dashboard lost MQTT %s:%s (%s); reconnecting",
+            self.settings.host,
+            self.settings.port,
+            rc,
+        )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -568,8 +579,9 @@ class MqttFeed:
 
     def start(self) -> MqttFeed:
         # connect_async: a broker that is down at start is retried like any reconnect.
-        self.client.connect_async(self.settings.host, self.settings.port,
-                                  keepalive=self.settings.keepalive_s)
+        self.client.connect_async(
+            self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s
+        )
         self.client.loop_start()
         return self
 
@@ -713,8 +725,13 @@ class _Handler(BaseHTTPRequestHandler):
             d = r.to_dict()
             d["crop_url"] = f"/api/crop/{r.event_id}" if r.has_crop else None
             results.append(d)
-        self._json({"query": {k: v for k, v in args.items() if v is not None},
-                    "count": len(results), "results": results})
+        self._json(
+            {
+                "query": {k: v for k, v in args.items() if v is not None},
+                "count": len(results),
+                "results": results,
+            }
+        )
 
     def _stream(self) -> None:
         state = self.server.state
@@ -774,9 +791,7 @@ class _HttpServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.heartbeat_s = 15.0
         # Read once: the page is a handful of small files and must not change under a browser.
-        self.static_files = {
-            p.name: p.read_bytes() for p in STATIC_DIR.iterdir() if p.is_file()
-        }
+        self.static_files = {p.name: p.read_bytes() for p in STATIC_DIR.iterdir() if p.is_file()}
 
 
 class DashboardServer:

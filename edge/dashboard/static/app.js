@@ -56,7 +56,6 @@ function cropBox(ev, cls) {
   if (ev.has_crop) {
     const img = el("img");
     img.alt = "plate crop " + ev.plate;
-    img.loading = "lazy";
     img.decoding = "async";
     img.src = "/api/crop/" + encodeURIComponent(ev.event_id);
     box.append(img);
@@ -77,7 +76,7 @@ function plateChip(ev) {
 function health(cam) {
   // Same rule as edge.dashboard.server.camera_health, re-evaluated every second here so
   // stats that stop arriving turn into "no data" without any message.
-  // mutated
+  if (S.status === "offline") return "offline";
   const stats = cam.view.stats;
   if (!stats || cam.statsAt === null) return "no data";
   if ((Date.now() - cam.statsAt) / 1000 > S.staleAfter) return "no data";
@@ -196,8 +195,13 @@ function buildEvent(ev) {
   main.append(line1, line2);
   if (ev.watchlist) {
     const w = ev.watchlist;
-    let note = "matched " + w.entry + (w.distance ? " (distance " + w.distance + ")" : "");
-    if (w.description) note += " — " + w.description;
+    // Say which entry matched only when it is not the plate itself (fuzzy match or regex).
+    const parts = [];
+    if (w.entry && w.entry !== ev.plate) {
+      parts.push("matched " + w.entry + (w.distance ? " (distance " + w.distance + ")" : ""));
+    }
+    if (w.description) parts.push(w.description);
+    const note = parts.join(" — ") || "on list " + w.name;
     main.append(el("div", "wl-note", note));
   }
   li.append(cropBox(ev), main);
@@ -251,8 +255,9 @@ function renderAlerts() {
     const body = el("div");
     const top = el("div", "line1");
     top.append(plateChip(a), el("span", "badge " + a.kind, a.kind + (a.list ? " · " + a.list : "")));
-    body.append(top, el("div", "meta", a.camera + " · " + fmtTime(a.last_seen) +
-      (a.entry ? " · " + a.entry : "")));
+    // The matched entry matters when it differs from the read (fuzzy match or a regex).
+    const why = a.entry && a.entry !== a.plate ? "matched " + a.entry : (a.description || "");
+    body.append(top, el("div", "meta", [a.camera, fmtTime(a.last_seen), why].filter(Boolean).join(" · ")));
     li.append(cropBox(a), body);
     return li;
   });
