@@ -8,6 +8,9 @@ Owns the middle of the pipeline, as typed messages:
 `CameraAnalyzer` is pure logic with no threads and no I/O (the pipeline feeds it), so it can be
 tested frame by frame:
 
+- plate fragments (a box mostly inside a higher-scoring plate box) are dropped first;
+- plate fragments (a box mostly inside a higher-scoring plate box: half a plate, a group of
+  characters) are dropped before tracking: their reads would only dilute the vote;
 - one `MultiClassTracker` per camera tracks vehicles and plates; a `PlateVehicleLinker` ties
   each plate track to a vehicle track by majority over its history;
 - reads of a plate track go to the camera's `PlateVoter` under a *vote key*: the vehicle track
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -118,6 +121,28 @@ class TrackOverlay:
     matched: bool  # matched a detection in the last analysed frame
     plate: str | None = None  # current consensus (plates)
     status: str | None = None  # None | "provisional" | "final"
+
+
+def nested_plates(boxes: np.ndarray, scores: np.ndarray, containment: float = 0.5) -> list[int]:
+    """Indices of plate boxes to keep: a box lying mostly (``containment`` of its own area)
+    inside a higher-scoring plate box is a detector fragment (half a plate, a character group),
+    never a second plate; its read would only dilute the vote. Plain NMS keeps such fragments
+    because their IoU with the whole plate is small."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+    area = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    kept: list[int] = []
+    for i in order.tolist():
+        inside = False
+        for j in kept:
+            iw = min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0])
+            ih = min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1])
+            if iw > 0 and ih > 0 and iw * ih >= containment * max(area[i], 1e-9):
+                inside = True
+                break
+        if not inside:
+            kept.append(i)
+    return sorted(kept)
 
 
 def _utc(ts: float) -> datetime:
@@ -257,6 +282,14 @@ class CameraAnalyzer:
         if fa.analysed:
             self.counters.analysed += 1
         now = self._clock(fa)
+        if len(fa.plates) > 1:
+            keep = nested_plates(
+                np.array([p.box for p in fa.plates]),
+                np.array([p.detection_score for p in fa.plates]),
+            )
+            if len(keep) < len(fa.plates):
+                crops = tuple(fa.crops[i] for i in keep) if fa.crops else ()
+                fa = replace(fa, plates=tuple(fa.plates[i] for i in keep), crops=crops)
         nv = len(fa.vehicle_boxes)
         plate_boxes = np.array([p.box for p in fa.plates], np.float64).reshape(-1, 4)
         boxes = np.vstack([np.asarray(fa.vehicle_boxes, np.float64).reshape(-1, 4), plate_boxes])
@@ -448,5 +481,6 @@ __all__ = [
     "ReadContext",
     "TrackOverlay",
     "VEHICLE_CLS",
+    "nested_plates",
     "to_plate_event",
 ]

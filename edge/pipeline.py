@@ -21,6 +21,7 @@ broker has not acknowledged in its disk spool for the next start).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -225,6 +226,8 @@ class _Camera:
     frames: int = 0
     motion_skipped: int = 0
     errors: int = 0
+    index_offset: int = 0  # added to the capture's frame numbers (see _process)
+    last_index: int | None = None
     done: bool = False
     last_frame: Frame | None = field(default=None, repr=False)
 
@@ -268,6 +271,7 @@ class Pipeline:
         self._stopped = False
         self._worker: threading.Thread | None = None
         self.error: BaseException | None = None
+        self.heartbeat = time.monotonic()  # last worker loop iteration (watchdog)
         self.cameras: list[_Camera] = []
         for cfg in enabled:
             kw = {"source_factory": source_factory} if source_factory is not None else {}
@@ -339,6 +343,16 @@ class Pipeline:
     def done(self) -> bool:
         return self._done.is_set()
 
+    def healthy(self, stall_s: float = 30.0) -> bool:
+        """The inference worker is alive and went round its loop within ``stall_s`` seconds
+        (a camera that is down is not unhealthy: its capture retries on its own)."""
+        alive = self._worker is not None and self._worker.is_alive()
+        return alive and time.monotonic() - self.heartbeat < stall_s
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
     def request_stop(self) -> None:
         """Ask the worker to wind down (signal-handler safe: sets a flag only)."""
         self._stop.set()
@@ -393,6 +407,7 @@ class Pipeline:
         start = 0
         try:
             while not self._stop.is_set():
+                self.heartbeat = time.monotonic()
                 busy = False
                 n = len(self.cameras)
                 for k in range(n):
@@ -452,8 +467,17 @@ class Pipeline:
         log.info("camera %s: ended after %d frames", cam.config.name, cam.frames)
 
     def _process(self, cam: _Camera, frame: Frame) -> None:
+        index = frame.index + cam.index_offset
+        if cam.last_index is not None and index <= cam.last_index:
+            # A live source that reconnected numbers its frames from 0 again; trackers need
+            # increasing frame numbers, so continue the count (files keep their own numbers).
+            cam.index_offset += cam.last_index + 1 - index
+            index = cam.last_index + 1
+        if index != frame.index:
+            frame = dataclasses.replace(frame, index=index)
+        cam.last_index = index
         cam.frames += 1
-        cam.health.frames_in.tick()
+        cam.health.frames_taken.tick()
         if not cam.sampler.take(frame.index):
             self._hook(frame, None, cam)
             return

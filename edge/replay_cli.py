@@ -175,7 +175,7 @@ def replay_file(
         while not pipe.wait(0.2):
             c = cam_rt.analyzer.counters
             bar.update_to(cam_rt.frames, f"events {c.provisional + c.final}")
-            if pipe._stop.is_set():
+            if pipe.stop_requested:
                 interrupted = True
                 break
         c = cam_rt.analyzer.counters

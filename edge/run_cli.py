@@ -6,6 +6,11 @@ each camera's health every stats interval, and stops cleanly on SIGINT/SIGTERM (
 events flushed, unacknowledged MQTT messages kept in the spool). When every source is a file
 that ends, the service ends too.
 
+Under systemd (deploy/jetson/platewatch.service, ``Type=notify``): READY=1 once running,
+WATCHDOG=1 while the inference worker keeps going round (`Pipeline.healthy`), STOPPING=1 on
+shutdown (edge.sdnotify). Logs go to stderr and, with ``--log-file`` or
+``$PLATEWATCH_LOG_FILE``, to a size-rotated file (edge.logging_setup).
+
 Registered in edge/cli.py (EDGE_COMMANDS) with ``check-config`` (edge.config_cli).
 """
 
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from edge.config import ConfigError, load_config
@@ -59,10 +65,12 @@ class LogSink(Sink):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge.pipeline import Pipeline
+    from edge import sdnotify
+    from edge.logging_setup import setup_logging
+    from edge.pipeline import Pipeline, install_signal_handlers
 
     level = logging.DEBUG if getattr(args, "verbose", False) else getattr(logging, args.log_level)
-    logging.getLogger().setLevel(level)
+    setup_logging(level, log_file=args.log_file or os.environ.get("PLATEWATCH_LOG_FILE") or None)
     try:
         cfg = load_config(args.config)
     except ConfigError as e:
@@ -90,7 +98,20 @@ def _run(args: argparse.Namespace) -> int:
         len(cameras),
         ", ".join(c.name for c in cameras),
     )
-    summary = pipe.run(install_signals=True)
+    restore = install_signal_handlers(pipe.request_stop)
+    pinger = sdnotify.WatchdogPinger(healthy=pipe.healthy)
+    try:
+        pipe.start()
+        sdnotify.ready(f"{len(cameras)} camera(s)")
+        pinger.start()  # systemd WatchdogSec: pings only while the worker keeps going round
+        while not pipe.wait(0.5):
+            if pipe.stop_requested:
+                break
+    finally:
+        sdnotify.stopping()
+        pinger.stop()
+        summary = pipe.stop()
+        restore()
     for c in summary.cameras:
         log.info(
             "%s: %d frames, %d analysed, %d final / %d provisional events, %d dropped, "
@@ -120,6 +141,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--config", "-c", required=True, metavar="FILE", help="cameras.yaml")
     p.add_argument(
         "--camera", action="append", metavar="NAME", help="only this camera (repeatable)"
+    )
+    p.add_argument(
+        "--log-file",
+        default=None,
+        metavar="FILE",
+        help="also log to this size-rotated file (default: $PLATEWATCH_LOG_FILE, else none)",
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.set_defaults(func=_run)

@@ -3,7 +3,8 @@
 - `RateMeter`: events per second over a sliding time window (frames in, frames analysed).
 - `LatencyWindow`: p50/p95 of the most recent latency samples (a bounded window, so a spike
   an hour ago does not colour today's figures).
-- `CameraHealth`: the two above plus the capture's own counters -> `edge.events.CameraStats`.
+- `CameraHealth`: the two above plus the capture's own counters -> `edge.events.CameraStats`
+  (``fps_in`` is the source's rate from the capture counter, between two snapshots).
 
 Times are ``time.monotonic()`` seconds unless a caller passes its own clock.
 """
@@ -95,18 +96,22 @@ class CameraHealth:
     def __init__(self, camera: str, window_s: float = 10.0, latency_samples: int = 300) -> None:
         self.camera = camera
         self.started = time.monotonic()
-        self.frames_in = RateMeter(window_s)
+        self.frames_taken = RateMeter(window_s)  # frames the worker took off the queue
         self.frames_analysed = RateMeter(window_s)
         self.latency = LatencyWindow(latency_samples)
-        self.motion_skipped = 0
-        self.sampled_out = 0
+        self._read_mark: tuple[float, int] | None = None  # (time, capture frames_read)
 
     def snapshot(self, capture: CaptureStats, now: float | None = None) -> CameraStats:
         now = time.monotonic() if now is None else now
+        # Input rate from the capture's own counter (frames the source delivered, including
+        # those later dropped), since the previous snapshot.
+        t0, n0 = self._read_mark or (self.started, 0)
+        fps_in = max(0, capture.frames_read - n0) / max(now - t0, 1e-3)
+        self._read_mark = (now, capture.frames_read)
         return CameraStats(
             camera=self.camera,
             online=capture.online,
-            fps_in=self.frames_in.rate(now, self.started),
+            fps_in=fps_in,
             fps_analysed=self.frames_analysed.rate(now, self.started),
             frames_dropped=capture.frames_dropped,
             frames_corrupt=capture.frames_corrupt,

@@ -21,6 +21,7 @@ from edge.analysis import (
     EventOptions,
     FrameAnalysis,
     ReadContext,
+    nested_plates,
     to_plate_event,
 )
 from edge.capture import Frame
@@ -253,7 +254,6 @@ def test_stats_message_is_schema_valid(validate_message) -> None:  # type: ignor
     cfg = CameraConfig(name="cam1", source="rtsp://127.0.0.1:1/x")
     health = CameraHealth("cam1")
     health.latency.add(12.0)
-    health.frames_in.tick()
     stats = health.snapshot(CameraCapture(cfg).stats())
     validate_message(stats.model_dump(mode="json"), "camera_stats.schema.json")
     assert stats.latency_ms_p50 == 12.0 and stats.online is False
@@ -424,10 +424,12 @@ def test_shutdown_within_two_seconds_with_live_source() -> None:
     pipe.start()
     time.sleep(2.0)
     assert not pipe.done  # a live camera never ends by itself
+    assert pipe.healthy()  # the systemd watchdog check
     t0 = time.monotonic()
     summary = pipe.stop(timeout=2.0)
     elapsed = time.monotonic() - t0
     assert elapsed < 2.0, f"shutdown took {elapsed:.2f} s"
+    assert not pipe.healthy()
     assert sink.closed
     # the live track was ended by the shutdown: its final was delivered before the sink closed
     finals = sink.finals()
@@ -488,3 +490,56 @@ def test_a_failing_frame_is_logged_and_skipped_not_fatal(small_clip) -> None:  #
         strict.run()
         if strict.error is not None:
             raise strict.error
+
+
+class _FlakyLiveSource(_LiveSource):
+    """Loses the stream after 20 frames; every reconnect numbers frames from 0 again."""
+
+    def read(self) -> SourceRead:
+        if self.i >= 20:
+            return SourceRead("error", error="stream lost")
+        return super().read()
+
+
+def test_live_reconnect_restarting_frame_numbers_keeps_tracking() -> None:
+    from edge.config import ReconnectConfig
+
+    sink = ListSink()
+    cam = CameraConfig(
+        name="live",
+        source="rtsp://127.0.0.1:9/s",
+        reconnect=ReconnectConfig(initial_s=0.05, max_s=0.1),
+    )
+    pipe = Pipeline(
+        [cam],
+        _StaticPlateEngine(0.01),
+        sink,
+        source_factory=_FlakyLiveSource,
+        stats_interval_s=0.5,
+        strict=True,
+    )
+    pipe.start()
+    time.sleep(2.5)
+    summary = pipe.stop()
+    assert pipe.error is None, pipe.error
+    c = summary.cameras[0]
+    assert c.reconnects >= 2 and c.errors == 0
+    assert c.frames > 40  # frames kept flowing after each reconnect
+    assert any(s.reconnects >= 1 for s in sink.stats)
+
+
+def test_nested_plate_fragments_are_dropped() -> None:
+    boxes = np.array(
+        [
+            [571, 626, 832, 701],  # the plate
+            [530, 634, 737, 690],  # a fragment: 80 % of it inside the plate
+            [900, 626, 1100, 701],  # another car's plate next to it
+            [590, 640, 700, 690],  # a fragment with a higher score than the plate
+        ],
+        np.float32,
+    )
+    scores = np.array([0.8, 0.7, 0.9, 0.95], np.float32)
+    assert nested_plates(boxes[:3], scores[:3]) == [0, 2]
+    # only LOWER-scoring boxes are removed: a high-scoring fragment stays beside its plate
+    assert nested_plates(boxes, scores) == [0, 2, 3]
+    assert nested_plates(np.zeros((0, 4)), np.zeros(0)) == []

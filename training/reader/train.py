@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--synth-ready", type=Path, default=Path("/work/synth_ready.txt"))
     ap.add_argument("--synth-fraction", type=float, default=0.5)
+    ap.add_argument(
+        "--br-share", type=float, default=0.5, help="share of the real crops drawn from BR"
+    )
     ap.add_argument("--synth-pool", type=int, default=3000)
     ap.add_argument("--synth-refresh", type=int, default=8)
     ap.add_argument("--synth-warm", type=int, default=300)
@@ -207,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     while step < args.steps:
         n_synth = int(round(args.batch * args.synth_fraction)) if synth else 0
         n_real = args.batch - n_synth
-        n_br = n_real // 2  # US is 2.5x smaller than BR: equal shares oversample it
+        # US is 2.5x smaller than BR, so equal shares (the default) oversample it.
+        n_br = int(round(n_real * args.br_share))
         images, texts = [], []
         for key, n in (("br", n_br), ("us", n_real - n_br)):
             for i in rng.integers(len(train[key]), size=n):
