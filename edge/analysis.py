@@ -20,7 +20,14 @@ tested frame by frame:
   switch, front and rear plate) vote together;
 - a vote key ends when every tracker track that fed it has ended; then the voter's FINAL comes;
 - decisions with ``duplicate_of`` set (the same vehicle again within the reappear window) are
-  counted and never turned into events.
+  counted and never turned into events;
+- operator rules (optional): every analysed frame feeds the camera's `CameraGeometry`
+  (edge.zones) with each matched vehicle track (anchor: bottom-centre of the box) and each plate
+  track that votes on its own (anchor: plate centre). A FINAL event gets the zones its vote key
+  passed and its direction (``finish``) and is dropped when ``require_zones`` is set and none was
+  passed; a PROVISIONAL gets the zones/direction so far (``peek``) and is held back while the
+  track has not yet passed a required zone. Both get the closest `Watchlists` match
+  (``event.watchlist``). Alerts, privacy and history are the pipeline's (edge.pipeline).
 
 Clock: files vote on their video time (so dedupe windows and parked-car limits mean video
 seconds even when replayed faster than real time) and report UTC as ``origin + video_time``
@@ -37,7 +44,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from edge.events import Candidate, PlateEvent, encode_crop
+from edge.events import Candidate, PlateEvent, WatchlistHit, encode_crop
 from edge.plate_format import PlateFormats
 from edge.tracking import (
     MultiClassTracker,
@@ -55,6 +62,8 @@ from edge.voting import (
     VoterConfig,
     crop_quality,
 )
+from edge.watchlist import Match, Watchlists
+from edge.zones import CameraGeometry, CameraGeometryConfig, TrackResult
 
 VEHICLE_CLS = 0
 PLATE_CLS = 1
@@ -88,6 +97,7 @@ class FrameAnalysis:
     crops: tuple[np.ndarray | None, ...] = ()
     detect_ms: float = 0.0
     read_ms: float = 0.0
+    frame_size: tuple[int, int] | None = None  # (width, height): normalised zone coordinates
 
     @staticmethod
     def empty_boxes() -> tuple[np.ndarray, np.ndarray]:
@@ -158,8 +168,13 @@ def to_plate_event(
     options: EventOptions | None = None,
     regions: dict[str, str] | None = None,
     is_file: bool = False,
+    geometry: TrackResult | None = None,
+    watchlist: Match | None = None,
 ) -> PlateEvent:
     """Map a voter decision to the wire event.
+
+    ``geometry`` fills ``zones`` and ``direction`` (None: the camera has no geometry);
+    ``watchlist`` fills ``watchlist`` (the closest list entry, or None).
 
     ``to_utc`` is added to the decision's clock to get epoch seconds (the file origin; 0 for
     live sources, whose clock already is epoch seconds). Candidate ``score`` is the candidate's
@@ -201,6 +216,9 @@ def to_plate_event(
         video_time_s=(ctx.video_time_s if ctx is not None else None) if is_file else None,
         vehicle_box=ctx.vehicle_box if ctx is not None else None,
         plate_box=[max(0.0, float(v)) for v in plate_box],
+        direction=geometry.direction if geometry is not None else None,
+        zones=list(geometry.zones) if geometry is not None else [],
+        watchlist=WatchlistHit(**watchlist.to_hit()) if watchlist is not None else None,
         crop_jpeg_b64=crop_b64,
     )
 
@@ -214,6 +232,8 @@ class AnalyzerCounters:
     final: int = 0  # final events emitted
     duplicates: int = 0  # decisions suppressed as the same vehicle seen again
     unpublished_provisional: int = 0  # provisionals suppressed by EventOptions.provisional
+    outside_zones: int = 0  # decisions dropped/held back by require_zones
+    watchlist_matches: int = 0  # events that matched a watchlist entry
 
 
 @dataclass
@@ -236,6 +256,8 @@ class CameraAnalyzer:
         trackers: dict[int, TrackerConfig] | None = None,
         link_overlap: float = 0.5,
         events: EventOptions | None = None,
+        geometry: CameraGeometryConfig | None = None,
+        watchlists: Watchlists | None = None,
     ) -> None:
         self.camera = camera
         self.voter = PlateVoter(voter_config, formats, camera=camera)
@@ -253,6 +275,10 @@ class CameraAnalyzer:
         self._is_file: bool | None = None
         self._last_clock: float | None = None
         self._overlays: list[TrackOverlay] = []
+        self.geometry_config = geometry
+        # Built on the first frame: normalised coordinates need the frame size.
+        self.geometry: CameraGeometry | None = None
+        self.watchlists = watchlists if watchlists is not None and len(watchlists) else None
 
     # ------------------------------------------------------------------ clock
 
@@ -346,10 +372,17 @@ class CameraAnalyzer:
                 if d is not None:
                     decisions.append((key, d))
 
+        if fa.analysed:
+            self._observe(fa, vehicles, plates, links, live_vehicles)
         for t in removed:
             decisions += self._track_ended(t)
         self._overlays = self._make_overlays(tracks)
-        return self._publishable(decisions)
+        out = self._publishable(decisions)
+        if self.geometry is not None:
+            for t in removed:
+                if t.track_id not in self._keys:  # a live vote key keeps its geometry
+                    self.geometry.forget(t.track_id)
+        return out
 
     def finish(self) -> list[PlateEvent]:
         """End of stream: end every track and return the final events."""
@@ -358,10 +391,74 @@ class CameraAnalyzer:
         for t in removed:
             decisions += self._track_ended(t)
         # Keys whose members were already gone but somehow remain (defensive): end them too.
+        # Keys that just got their final stay until _publishable (it needs their state).
+        decided = {key for key, _ in decisions}
         for key in list(self._keys):
-            decisions += self._end_key(key)
+            if key not in decided:
+                decisions += self._end_key(key)
         self._overlays = []
-        return self._publishable(decisions)
+        out = self._publishable(decisions)
+        if self.geometry is not None:
+            for t in removed:
+                self.geometry.forget(t.track_id)
+        return out
+
+    # ------------------------------------------------------------------ geometry
+
+    def _ensure_geometry(self, fa: FrameAnalysis) -> CameraGeometry | None:
+        if self.geometry is None and self.geometry_config is not None:
+            cfg = self.geometry_config
+            if fa.frame_size is None:
+                if cfg.normalized:
+                    raise ValueError(f"camera {self.camera}: normalized zones need the frame size")
+                w, h = 1, 1  # pixel coordinates: the size is not used
+            else:
+                w, h = fa.frame_size
+            self.geometry = CameraGeometry(cfg, w, h)
+        return self.geometry
+
+    def _observe(
+        self,
+        fa: FrameAnalysis,
+        vehicles: Sequence[TrackState],
+        plates: Sequence[TrackState],
+        links: dict[int, int],
+        live_vehicles: dict[int, TrackState],
+    ) -> None:
+        """Feed the camera geometry with this frame's matched tracks.
+
+        Tentative tracks count too: a car's first frames decide which side of the direction line
+        it came from, and a track that never confirms is forgotten when the tracker drops it.
+        """
+        geo = self._ensure_geometry(fa)
+        if geo is None:
+            return
+        for t in vehicles:
+            if t.det_index >= 0:
+                geo.observe(t.track_id, t.box)
+        for t in plates:
+            if t.det_index < 0:
+                continue
+            key = self._key_of.get(t.track_id)
+            if key is None:
+                # Not voting yet: it will vote under its own id unless it is linked now.
+                if links.get(t.track_id) in live_vehicles:
+                    continue
+                key = t.track_id
+            if key == t.track_id:
+                geo.observe(key, None, t.box)
+
+    def _geometry_of(self, key: int, done: bool) -> TrackResult | None:
+        if self.geometry is None:
+            if self.geometry_config is None:
+                return None
+            # No analysed frame yet (e.g. everything motion-gated): nothing was passed.
+            return TrackResult(
+                [],
+                "unknown" if self.geometry_config.direction_line is not None else None,
+                not self.geometry_config.require_zones,
+            )
+        return self.geometry.finish(key) if done else self.geometry.peek(key)
 
     # ------------------------------------------------------------------ keys
 
@@ -402,6 +499,8 @@ class CameraAnalyzer:
         d = self.voter.end_track(key)
         if d is None:
             del self._keys[key]
+            if self.geometry is not None:
+                self.geometry.forget(key)
             return []
         return [(key, d)]
 
@@ -411,15 +510,28 @@ class CameraAnalyzer:
         out = []
         for key, d in decisions:
             state = self._keys.get(key) or _KeyState()
-            if d.type is DecisionType.FINAL and not state.members:
-                self._keys.pop(key, None)  # the key is done
+            final = d.type is DecisionType.FINAL
+            done = final and not state.members  # the key ends with this decision
+            if done:
+                self._keys.pop(key, None)
+            # FINAL of an ended key: finish() (and forget); early FINAL of a parked car or a
+            # PROVISIONAL: what the track passed so far.
+            geo = self._geometry_of(key, done)
             if d.duplicate_of is not None:
                 self.counters.duplicates += 1
                 continue
             if d.type is DecisionType.PROVISIONAL and not self.events.provisional:
                 self.counters.unpublished_provisional += 1
                 continue
-            if d.type is DecisionType.FINAL:
+            if geo is not None and not geo.allowed:
+                # Outside the required zones: a final is dropped; a provisional is held back
+                # (the vehicle may still reach the zone; its final decides).
+                self.counters.outside_zones += 1
+                continue
+            match = self.watchlists.match(d.consensus.text) if self.watchlists else None
+            if match is not None:
+                self.counters.watchlist_matches += 1
+            if final:
                 self.counters.final += 1
             else:
                 self.counters.provisional += 1
@@ -433,6 +545,8 @@ class CameraAnalyzer:
                     options=self.events,
                     regions=self.regions,
                     is_file=bool(self._is_file),
+                    geometry=geo,
+                    watchlist=match,
                 )
             )
         return out

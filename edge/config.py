@@ -32,7 +32,12 @@ from pydantic import (
     model_validator,
 )
 
+from edge.history import HistoryConfig
+from edge.homeassistant import HomeAssistantConfig
+from edge.privacy import PrivacyConfig
 from edge.sources import SourceKind, detect_source_kind
+from edge.watchlist import WatchlistConfig
+from edge.zones import CameraGeometryConfig
 
 # Repository checkout layout: edge/ next to models/. Defaults point at the shipped models.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +89,9 @@ class CameraConfig(_Strict):
     height: int | None = Field(None, gt=0, description="requested USB capture height")
     sample_every: int = Field(1, ge=1, description="analyse every Nth frame")
     motion_gate: bool = False
+    geometry: CameraGeometryConfig | None = Field(
+        None, description="zones, require_zones and the entry/exit direction_line (edge.zones)"
+    )
 
     @field_validator("source", mode="before")
     @classmethod
@@ -311,6 +319,28 @@ class SinksConfig(_Strict):
     stdout: bool = False
 
 
+class WatchdogConfig(_Strict):
+    """Stage watchdog (edge.watchdog): restart a stalled capture, report a stuck worker/sink."""
+
+    enabled: bool = True
+    check_interval_s: float = Field(2.0, gt=0, le=600, description="how often stages are checked")
+    capture_stall_s: float = Field(
+        30.0,
+        gt=0,
+        description="a live camera 'online'/'connecting' with no new frame this long is "
+        "restarted (at least 2x its open/read timeout)",
+    )
+    inference_stall_s: float = Field(
+        60.0, gt=0, description="the inference worker on one frame this long: unhealthy"
+    )
+    sink_stall_s: float = Field(
+        60.0, gt=0, description="the sink thread inside one publish this long: unhealthy"
+    )
+    max_stuck_threads: int = Field(
+        4, ge=0, description="abandoned blocked capture threads tolerated before 'unhealthy'"
+    )
+
+
 class AppConfig(_Strict):
     cameras: list[CameraConfig] = Field(min_length=1)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
@@ -318,6 +348,36 @@ class AppConfig(_Strict):
     voting: VotingConfig = Field(default_factory=VotingConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     sinks: SinksConfig = Field(default_factory=SinksConfig)
+    watchlists: list[WatchlistConfig] = Field(
+        default_factory=list, description="allow/deny lists: matches add `watchlist` and alert"
+    )
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    history: HistoryConfig | None = Field(
+        None, description="local SQLite history of final events (off when the section is absent)"
+    )
+    homeassistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig)
+    watchdog: WatchdogConfig = Field(default_factory=WatchdogConfig)
+
+    @field_validator("watchlists")
+    @classmethod
+    def _unique_lists(cls, v: list[WatchlistConfig]) -> list[WatchlistConfig]:
+        names = [w.name for w in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate watchlist name(s) {dupes}")
+        return v
+
+    def cross_checks(self) -> list[tuple[tuple[int | str, ...], str]]:
+        """Rules that span sections, as (field path, message); parse_config adds their lines."""
+        out: list[tuple[tuple[int | str, ...], str]] = []
+        if self.homeassistant.enabled and self.mqtt is None:
+            out.append(
+                (
+                    ("homeassistant", "enabled"),
+                    "Home Assistant discovery is published over MQTT: add an 'mqtt:' section",
+                )
+            )
+        return out
 
     @field_validator("cameras")
     @classmethod
@@ -562,6 +622,8 @@ def _resolve_paths(cfg: AppConfig, base: Path) -> AppConfig:
             t = cfg.mqtt.tls
             t.ca, t.cert, t.key = rel(t.ca), rel(t.cert), rel(t.key)
     cfg.sinks.jsonl = rel(cfg.sinks.jsonl)
+    if cfg.history is not None and "path" in cfg.history.model_fields_set:
+        cfg.history.path = rel(cfg.history.path)  # type: ignore[assignment]
     for cam in cfg.cameras:
         if cam.kind in (SourceKind.FILE, SourceKind.IMAGES) and isinstance(cam.source, str):
             src = cam.source
@@ -600,6 +662,9 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         cfg = AppConfig.model_validate(data)
     except ValidationError as e:
         issues.extend(_issues_from_validation(e, root, file))
+    if cfg is not None:
+        for loc, msg in cfg.cross_checks():
+            issues.append(ConfigIssue(file, line_of(root, loc)[0], format_path(loc), msg))
     if issues:
         issues.sort(key=lambda i: (i.line or 0, i.path))
         raise ConfigError(issues)

@@ -13,6 +13,19 @@
 The worker also emits one `CameraStats` per camera every ``stats_interval_s``. When a file
 source ends, its camera's trackers are flushed so every track gets its FINAL event.
 
+Operator rules, per event the analyzer returns (zones/direction and the watchlist match are
+already on it, and events outside ``require_zones`` already dropped: edge.analysis):
+    watchlist match -> `AlertGate.should_fire` (vehicle key = track UUID; the clock is the
+    event's ``last_seen``, i.e. video time for files) -> alert on ``<prefix>/<camera>/alerts``
+    -> `apply_privacy` (keyed hash of unlisted plates) -> sinks, the history sink first.
+A confident provisional (it passed the provisional thresholds) alerts at once, so a gate opens
+while the car is still approaching; the final of the same track shares its UUID and the gate
+does not fire again. Provisionals alert only when provisional events are published.
+
+`edge.watchdog.StageWatchdog` (when configured) watches the capture threads, the worker and the
+sink thread: a stalled live capture is replaced (`restart_capture`), a stuck worker or sink
+makes `healthy()` False so systemd's watchdog restarts the process.
+
 Shutdown (`Pipeline.stop`, called by the commands on SIGINT/SIGTERM) takes < 2 s: captures are
 told to stop, the worker finishes the frame it is on, discards queued frames, ends every track
 (finals), then the sink thread drains and closes the sinks (the MQTT sink keeps anything the
@@ -38,17 +51,21 @@ from edge.analysis import (
     FrameAnalysis,
     TrackOverlay,
 )
-from edge.capture import CameraCapture, Frame
-from edge.config import AppConfig, CameraConfig
-from edge.events import CameraStats, PlateEvent
+from edge.capture import CameraCapture, CaptureStats, Frame
+from edge.config import AppConfig, CameraConfig, WatchdogConfig
+from edge.events import CameraStats, PlateEvent, WatchlistHit
+from edge.homeassistant import alert_payload
 from edge.motion import FrameSampler, MotionConfig, MotionGate
 from edge.plate_format import PlateFormats
+from edge.privacy import apply_privacy
 from edge.sinks.base import MultiSink, Sink
 from edge.sources import FrameSource
 from edge.stats import CameraHealth
 from edge.tracking import TrackerConfig
 from edge.types import PlateResult
 from edge.voting import VoterConfig
+from edge.watchdog import CameraWatch, StageWatchdog, capture_stall_threshold
+from edge.watchlist import AlertGate, Match, Watchlists
 
 log = logging.getLogger("platewatch.pipeline")
 
@@ -117,20 +134,53 @@ class AlprEngine:
 # ----------------------------------------------------------------------------- sink stage
 
 
+@dataclass(frozen=True)
+class Alert:
+    """A watchlist alert on its way to the sinks (``payload``: edge.homeassistant.alert_payload)."""
+
+    camera: str
+    payload: bytes
+
+
 class SinkWorker:
-    """Moves events and stats to a `Sink` on its own thread (unbounded queue: events are few,
-    and dropping one is never an option)."""
+    """Moves events, alerts and stats to a `Sink` on its own thread (unbounded queue: events are
+    few, and dropping one is never an option)."""
 
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
-        self._queue: queue.Queue[PlateEvent | CameraStats | None] = queue.Queue()
+        self._queue: queue.Queue[PlateEvent | CameraStats | Alert | None] = queue.Queue()
         self.events = 0
+        self.alerts = 0
         self.seconds = 0.0  # time spent inside the sink (the "sink" stage)
-        self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
-        self._thread.start()
+        self._busy_since: float | None = None  # monotonic start of the current item (watchdog)
+        self._closing = False
+        self._thread = self._start_thread()
 
-    def put(self, item: PlateEvent | CameraStats) -> None:
+    def _start_thread(self) -> threading.Thread:
+        t = threading.Thread(target=self._run, name="sinks", daemon=True)
+        t.start()
+        return t
+
+    def put(self, item: PlateEvent | CameraStats | Alert) -> None:
         self._queue.put(item)
+
+    @property
+    def busy_since(self) -> float | None:
+        return self._busy_since
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() or self._closing
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def restart(self) -> None:
+        """A new thread on the same queue (the watchdog calls this when the thread died)."""
+        if not self._closing and not self._thread.is_alive():
+            self._busy_since = None
+            self._thread = self._start_thread()
 
     def _run(self) -> None:
         while True:
@@ -138,19 +188,26 @@ class SinkWorker:
             if item is None:
                 return
             t0 = time.perf_counter()
+            self._busy_since = time.monotonic()
             try:
                 if isinstance(item, PlateEvent):
                     self.sink.publish_event(item)
                     self.events += 1
+                elif isinstance(item, Alert):
+                    self.sink.publish_alert(item.camera, item.payload)
+                    self.alerts += 1
                 else:
                     self.sink.publish_stats(item)
             except Exception:
                 log.exception("sink failed on %s", type(item).__name__)
+            finally:
+                self._busy_since = None
             self.seconds += time.perf_counter() - t0
 
     def close(self, timeout: float = 1.5) -> None:
         """Deliver everything queued, then close the sink; within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
+        self._closing = True
         self._queue.put(None)
         self._thread.join(max(0.0, timeout * 0.5))
         if self._thread.is_alive():
@@ -189,6 +246,11 @@ class CameraSummary:
     reconnects: int = 0
     errors: int = 0  # frames whose processing raised (logged and skipped)
     ended: bool = False
+    outside_zones: int = 0  # decisions dropped/held back by require_zones
+    watchlist_matches: int = 0  # published events that matched a watchlist
+    alerts: int = 0  # alerts fired (AlertGate said yes)
+    hashed: int = 0  # events published with a keyed hash instead of the plate
+    capture_restarts: int = 0  # stalled captures replaced by the watchdog
 
 
 @dataclass
@@ -198,6 +260,7 @@ class PipelineSummary:
     stages: StageTimes
     sink_seconds: float
     events: int
+    watchdog: dict[str, int] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -230,6 +293,12 @@ class _Camera:
     last_index: int | None = None
     done: bool = False
     last_frame: Frame | None = field(default=None, repr=False)
+    alerts: int = 0
+    hashed: int = 0
+    # Counters of captures replaced by the watchdog, so stats stay cumulative across restarts.
+    restarts: int = 0
+    prior: dict[str, int] = field(default_factory=dict)
+    restart_note: str | None = None
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -253,10 +322,18 @@ class Pipeline:
         on_frame: FrameHook | None = None,
         source_factory: Callable[[CameraConfig], FrameSource] | None = None,
         strict: bool = False,
+        watchlists: Watchlists | None = None,
+        privacy_key: bytes | None = None,
+        watchdog: WatchdogConfig | None = None,
     ) -> None:
         enabled = [c for c in cameras if c.enabled]
         if not enabled:
             raise ValueError("no enabled camera in the configuration")
+        self.watchlists = watchlists if watchlists is not None and len(watchlists) else None
+        # One gate for all cameras (its keys include the camera); thread-safe.
+        self.alert_gate = AlertGate(self.watchlists) if self.watchlists is not None else None
+        self.privacy_key = privacy_key
+        self._source_factory = source_factory
         self.engine = engine
         self.events = events or EventOptions()
         self.stats_interval_s = stats_interval_s
@@ -272,13 +349,13 @@ class Pipeline:
         self._worker: threading.Thread | None = None
         self.error: BaseException | None = None
         self.heartbeat = time.monotonic()  # last worker loop iteration (watchdog)
+        self._busy_since: float | None = None  # monotonic start of the frame in work
         self.cameras: list[_Camera] = []
         for cfg in enabled:
-            kw = {"source_factory": source_factory} if source_factory is not None else {}
             self.cameras.append(
                 _Camera(
                     config=cfg,
-                    capture=CameraCapture(cfg, on_status=self._on_status, **kw),
+                    capture=self._new_capture(cfg),
                     sampler=FrameSampler(cfg.sample_every),
                     gate=MotionGate(motion) if cfg.motion_gate else None,
                     analyzer=CameraAnalyzer(
@@ -287,10 +364,41 @@ class Pipeline:
                         formats=formats,
                         trackers=trackers,
                         events=self.events,
+                        geometry=cfg.geometry,
+                        watchlists=self.watchlists,
                     ),
                     health=CameraHealth(cfg.name),
                 )
             )
+        self.watchdog_config = watchdog
+        self.watchdog: StageWatchdog | None = None
+        if watchdog is not None and watchdog.enabled:
+            self.watchdog = StageWatchdog(
+                watchdog,
+                [
+                    CameraWatch(
+                        c.config.name,
+                        capture=lambda c=c: c.capture,  # type: ignore[misc]
+                        restart=lambda note, c=c: self.restart_capture(c, note),  # type: ignore[misc]
+                        stall_s=capture_stall_threshold(
+                            watchdog.capture_stall_s,
+                            c.config.open_timeout_s,
+                            c.config.read_timeout_s,
+                        ),
+                    )
+                    for c in self.cameras
+                ],
+                worker=_WorkerProbe(self),
+                sink=self.sinks,
+                restart_sink=self.sinks.restart,
+                running=lambda: (
+                    self._worker is not None and not self._done.is_set() and not self._stop.is_set()
+                ),
+            )
+
+    def _new_capture(self, cfg: CameraConfig) -> CameraCapture:
+        kw = {"source_factory": self._source_factory} if self._source_factory is not None else {}
+        return CameraCapture(cfg, on_status=self._on_status, **kw)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ construction
 
@@ -308,9 +416,14 @@ class Pipeline:
         if engine is None:
             m = cfg.models
             engine = AlprEngine.load(m.detector, m.reader, threads=m.threads)
+        from edge.privacy import resolve_key
+
+        # Before anything opens: privacy on without a key is a configuration error.
+        privacy_key = resolve_key(cfg.privacy)
         if sink is None:
             sink = sinks_from_config(cfg, extra_sinks)
         e = cfg.events
+        kwargs.setdefault("watchdog", cfg.watchdog)
         return cls(
             cfg.cameras,
             engine,
@@ -319,6 +432,8 @@ class Pipeline:
             formats=cfg.voting.plate_formats(),
             events=EventOptions(e.crop, e.crop_max_width, e.crop_quality, e.provisional),
             stats_interval_s=cfg.mqtt.stats_interval_s if cfg.mqtt else 30.0,
+            watchlists=Watchlists(cfg.watchlists) if cfg.watchlists else None,
+            privacy_key=privacy_key,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -332,6 +447,8 @@ class Pipeline:
             cam.capture.start()
         self._worker = threading.Thread(target=self._run_worker, name="inference", daemon=True)
         self._worker.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
         return self
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -343,11 +460,40 @@ class Pipeline:
     def done(self) -> bool:
         return self._done.is_set()
 
-    def healthy(self, stall_s: float = 30.0) -> bool:
+    def healthy(self, stall_s: float | None = None) -> bool:
         """The inference worker is alive and went round its loop within ``stall_s`` seconds
-        (a camera that is down is not unhealthy: its capture retries on its own)."""
+        (default: the watchdog's ``inference_stall_s``, else 30 s), and the stage watchdog (if
+        any) reports no stage that only a process restart can fix. A camera that is down is not
+        unhealthy: its capture retries on its own, and a stalled one is restarted."""
+        if stall_s is None:
+            wd = self.watchdog_config
+            stall_s = wd.inference_stall_s if wd is not None and wd.enabled else 30.0
         alive = self._worker is not None and self._worker.is_alive()
-        return alive and time.monotonic() - self.heartbeat < stall_s
+        if not (alive and time.monotonic() - self.heartbeat < stall_s):
+            return False
+        return self.watchdog is None or self.watchdog.healthy()
+
+    def restart_capture(self, cam: _Camera, note: str = "restarted") -> None:
+        """Replace a camera's capture by a fresh one (watchdog: the old one is stalled).
+
+        The new capture is started BEFORE it is swapped in, and the old one stopped after, so
+        the worker never sees a 'finished' capture and never ends the camera. The old thread is
+        a daemon blocked in its source: it is abandoned (Python cannot kill a thread). Counters
+        of the old capture are kept so stats stay cumulative.
+        """
+        if self._stop.is_set():
+            return  # shutting down: stop() stops the captures it knows
+        old = cam.capture
+        st = old.stats()
+        for k in ("frames_read", "frames_dropped", "frames_corrupt", "reconnects"):
+            cam.prior[k] = cam.prior.get(k, 0) + int(getattr(st, k))
+        new = self._new_capture(cam.config)
+        new.start()
+        cam.capture = new
+        cam.restarts += 1
+        cam.restart_note = note
+        old.stop(timeout=0)
+        log.warning("camera %s: %s", cam.config.name, note)
 
     @property
     def stop_requested(self) -> bool:
@@ -364,6 +510,8 @@ class Pipeline:
             return self.summary()
         deadline = time.monotonic() + timeout
         self._stop.set()
+        if self.watchdog is not None:
+            self.watchdog.stop(timeout=0.1)
         for cam in self.cameras:
             cam.capture.stop(timeout=0)  # flags only; joined at the end
         if self._worker is not None:
@@ -422,6 +570,7 @@ class Pipeline:
                             self._end_camera(cam)
                         continue
                     busy = True
+                    self._busy_since = time.monotonic()
                     try:
                         self._process(cam, frame)
                     except Exception as e:
@@ -438,6 +587,8 @@ class Pipeline:
                                 cam.errors,
                                 e,
                             )
+                    finally:
+                        self._busy_since = None
                 start = (start + 1) % n
                 if time.monotonic() >= next_stats:
                     self._emit_stats()
@@ -461,7 +612,7 @@ class Pipeline:
     def _end_camera(self, cam: _Camera) -> None:
         t0 = time.perf_counter()
         for event in cam.analyzer.finish():
-            self.sinks.put(event)
+            self._deliver(cam, event)
         self.stages.track_vote += time.perf_counter() - t0
         cam.done = True
         log.info("camera %s: ended after %d frames", cam.config.name, cam.frames)
@@ -507,6 +658,7 @@ class Pipeline:
                 crops,
                 inf.detect_ms,
                 inf.read_ms,
+                (frame.width, frame.height),
             )
             cam.health.frames_analysed.tick()
         else:
@@ -521,15 +673,37 @@ class Pipeline:
                 False,
                 vb,
                 vs,
+                frame_size=(frame.width, frame.height),
             )
         t0 = time.perf_counter()
         events = cam.analyzer.update(fa)
-        self.stages.track_vote += time.perf_counter() - t0
         for event in events:
-            self.sinks.put(event)
+            self._deliver(cam, event)
+        self.stages.track_vote += time.perf_counter() - t0
         if analysed:
             cam.health.latency.add((time.monotonic() - frame.monotonic) * 1e3)
         self._hook(frame, fa, cam)
+
+    def _deliver(self, cam: _Camera, event: PlateEvent) -> None:
+        """Alert (if the gate fires), privacy, then the sinks (history first): see the module
+        docstring for the order and why."""
+        match = _match_of(event.watchlist)
+        if match is not None and self.alert_gate is not None:
+            fire = self.alert_gate.should_fire(
+                event.camera,
+                event.plate,
+                match,
+                now=event.last_seen.timestamp(),
+                event_id=event.event_id,
+                vehicle_key=event.track_uuid,
+            )
+            if fire:
+                cam.alerts += 1
+                self.sinks.put(Alert(event.camera, alert_payload(event)))
+        published = apply_privacy(event, match, self.privacy_key)
+        if published.plate_hashed:
+            cam.hashed += 1
+        self.sinks.put(published)
 
     def _hook(self, frame: Frame, fa: FrameAnalysis | None, cam: _Camera) -> None:
         if self.on_frame is not None:
@@ -537,10 +711,26 @@ class Pipeline:
             self.on_frame(frame, fa, cam.analyzer.overlays)
             self.stages.annotate += time.perf_counter() - t0
 
+    def _capture_stats(self, cam: _Camera) -> CaptureStats:
+        """The capture's stats, cumulative over watchdog restarts (each restart counts as a
+        reconnect; its note is the last error until the source reports its own)."""
+        st = cam.capture.stats()
+        if not cam.restarts:
+            return st
+        p = cam.prior
+        return dataclasses.replace(
+            st,
+            frames_read=st.frames_read + p.get("frames_read", 0),
+            frames_dropped=st.frames_dropped + p.get("frames_dropped", 0),
+            frames_corrupt=st.frames_corrupt + p.get("frames_corrupt", 0),
+            reconnects=st.reconnects + p.get("reconnects", 0) + cam.restarts,
+            last_error=st.last_error or cam.restart_note,
+        )
+
     def _emit_stats(self) -> None:
         for cam in self.cameras:
             try:
-                self.sinks.put(cam.health.snapshot(cam.capture.stats()))
+                self.sinks.put(cam.health.snapshot(self._capture_stats(cam)))
             except Exception:
                 log.exception("camera %s: stats failed", cam.config.name)
 
@@ -549,7 +739,7 @@ class Pipeline:
     def summary(self) -> PipelineSummary:
         out = []
         for cam in self.cameras:
-            cs = cam.capture.stats()
+            cs = self._capture_stats(cam)
             c = cam.analyzer.counters
             out.append(
                 CameraSummary(
@@ -565,11 +755,47 @@ class Pipeline:
                     reconnects=cs.reconnects,
                     errors=cam.errors,
                     ended=cs.state == "ended",
+                    outside_zones=c.outside_zones,
+                    watchlist_matches=c.watchlist_matches,
+                    alerts=cam.alerts,
+                    hashed=cam.hashed,
+                    capture_restarts=cam.restarts,
                 )
             )
         end = self._ended_at or time.monotonic()
         seconds = end - self._started_at if self._started_at is not None else 0.0
-        return PipelineSummary(out, seconds, self.stages, self.sinks.seconds, self.sinks.events)
+        wd = self.watchdog.counters.as_dict() if self.watchdog is not None else {}
+        return PipelineSummary(out, seconds, self.stages, self.sinks.seconds, self.sinks.events, wd)
+
+
+class _WorkerProbe:
+    """The inference worker as the watchdog sees it."""
+
+    def __init__(self, pipe: Pipeline) -> None:
+        self._pipe = pipe
+
+    @property
+    def busy_since(self) -> float | None:
+        return self._pipe._busy_since
+
+    @property
+    def alive(self) -> bool:
+        w = self._pipe._worker
+        return w is not None and w.is_alive()
+
+
+def _match_of(hit: WatchlistHit | None) -> Match | None:
+    """The `Match` behind an event's ``watchlist`` field (AlertGate and privacy take a Match)."""
+    if hit is None:
+        return None
+    return Match(
+        watchlist=hit.name,
+        kind=hit.kind,
+        entry=hit.entry,
+        distance=hit.distance,
+        description=hit.description,
+        is_regex=hit.entry.startswith("re:"),
+    )
 
 
 def _crop(image: np.ndarray, plate: PlateResult) -> np.ndarray | None:
@@ -589,8 +815,15 @@ def _crop(image: np.ndarray, plate: PlateResult) -> np.ndarray | None:
 
 
 def sinks_from_config(cfg: AppConfig, extra: Sequence[Sink] = ()) -> Sink:
-    """MQTT (if configured), JSON Lines and stdout sinks of a config, plus ``extra``."""
-    sinks: list[Sink] = list(extra)
+    """History (first: an event is stored before it goes anywhere else), ``extra``, stdout,
+    JSON Lines and MQTT (with Home Assistant discovery when enabled) sinks of a config."""
+    sinks: list[Sink] = []
+    if cfg.history is not None and cfg.history.enabled:
+        from edge.history import HistoryStore
+        from edge.sinks.history import HistorySink
+
+        sinks.append(HistorySink(HistoryStore.from_config(cfg.history, cfg.privacy)))
+    sinks += list(extra)
     if cfg.sinks.stdout:
         from edge.sinks.stdout import StdoutSink
 
@@ -602,7 +835,18 @@ def sinks_from_config(cfg: AppConfig, extra: Sequence[Sink] = ()) -> Sink:
     if cfg.mqtt is not None:
         from edge.sinks.mqtt import MqttSink
 
-        sinks.append(MqttSink(cfg.mqtt.mqtt_settings()))
+        discovery = []
+        ha = cfg.homeassistant
+        if ha.enabled:
+            from edge.homeassistant import discovery_messages
+
+            discovery = discovery_messages(
+                [c.name for c in cfg.cameras if c.enabled],
+                prefix=ha.discovery_prefix,
+                topic_prefix=cfg.mqtt.topic_prefix,
+                stats_expire_after_s=ha.stats_expire_after_s,
+            )
+        sinks.append(MqttSink(cfg.mqtt.mqtt_settings(), discovery=discovery))
     return MultiSink(sinks)
 
 
@@ -634,6 +878,7 @@ def install_signal_handlers(callback: Callable[[], None]) -> Callable[[], None]:
 
 
 __all__ = [
+    "Alert",
     "AlprEngine",
     "CameraSummary",
     "Inference",

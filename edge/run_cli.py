@@ -7,8 +7,11 @@ events flushed, unacknowledged MQTT messages kept in the spool). When every sour
 that ends, the service ends too.
 
 Under systemd (deploy/jetson/platewatch.service, ``Type=notify``): READY=1 once running,
-WATCHDOG=1 while the inference worker keeps going round (`Pipeline.healthy`), STOPPING=1 on
-shutdown (edge.sdnotify). Logs go to stderr and, with ``--log-file`` or
+WATCHDOG=1 while the pipeline is healthy (`Pipeline.healthy`: the inference worker keeps going
+round and the stage watchdog, edge.watchdog, sees no stuck worker or sink thread), STOPPING=1
+on shutdown (edge.sdnotify). A stalled camera is restarted in-process by the stage watchdog; a
+stuck worker or sink cannot be (Python cannot kill a thread), so the pings stop and systemd's
+``WatchdogSec=`` restarts the process. Logs go to stderr and, with ``--log-file`` or
 ``$PLATEWATCH_LOG_FILE``, to a size-rotated file (edge.logging_setup).
 
 Registered in edge/cli.py (EDGE_COMMANDS) with ``check-config`` (edge.config_cli).
@@ -39,6 +42,24 @@ class LogSink(Sink):
             event.plate,
             event.track_id,
             event.confidence,
+        )
+
+    def publish_alert(self, camera: str, payload: bytes) -> None:
+        try:
+            event = PlateEvent.model_validate_json(payload)
+        except ValueError:
+            log.warning("%s: ALERT (unreadable payload)", camera)
+            return
+        wl = event.watchlist
+        log.warning(
+            "%s: ALERT %s list %r (%s, entry %s, distance %s) %s event",
+            camera,
+            event.plate,
+            wl.name if wl else "?",
+            wl.kind if wl else "?",
+            wl.entry if wl else "?",
+            wl.distance if wl else "?",
+            event.type,
         )
 
     def publish_stats(self, s: CameraStats) -> None:
@@ -92,7 +113,13 @@ def _run(args: argparse.Namespace) -> int:
     if not cameras:
         print(f"{args.config}: no enabled camera", file=sys.stderr)
         return 2
-    pipe = Pipeline.from_config(cfg, extra_sinks=[LogSink()])
+    from edge.privacy import PrivacyError
+
+    try:
+        pipe = Pipeline.from_config(cfg, extra_sinks=[LogSink()])
+    except PrivacyError as e:
+        print(f"{args.config}: privacy: {e}", file=sys.stderr)
+        return 2
     log.info(
         "platewatch running: %d camera(s) (%s); Ctrl-C or SIGTERM to stop",
         len(cameras),
@@ -125,6 +152,19 @@ def _run(args: argparse.Namespace) -> int:
             c.corrupt,
             c.reconnects,
         )
+        if c.alerts or c.watchlist_matches or c.outside_zones or c.capture_restarts:
+            log.info(
+                "%s: %d watchlist matches, %d alerts, %d outside required zones, %d hashed, "
+                "%d capture restarts (watchdog)",
+                c.camera,
+                c.watchlist_matches,
+                c.alerts,
+                c.outside_zones,
+                c.hashed,
+                c.capture_restarts,
+            )
+    if summary.watchdog:
+        log.info("watchdog: %s", summary.watchdog)
     if pipe.error is not None:
         log.error("stopped after an internal error: %s", pipe.error)
         return 1

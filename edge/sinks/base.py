@@ -27,6 +27,11 @@ class Sink(ABC):
     def publish_stats(self, stats: CameraStats) -> None:  # noqa: B027 - optional by design
         """Deliver camera stats; sinks that do not report health ignore them."""
 
+    def publish_alert(self, camera: str, payload: bytes) -> None:  # noqa: B027 - optional
+        """Deliver one watchlist alert (``edge.homeassistant.alert_payload``: the PlateEvent
+        JSON with ``watchlist`` set). Sinks without an alert channel ignore it: the event itself
+        carries the match."""
+
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything accepted so far is delivered; True if it was in time."""
         return True
@@ -66,6 +71,13 @@ class MultiSink(Sink):
                 sink.publish_stats(stats)
             except Exception:
                 log.exception("sink %s failed to publish stats for %s", sink, stats.camera)
+
+    def publish_alert(self, camera: str, payload: bytes) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish_alert(camera, payload)
+            except Exception:
+                log.exception("sink %s failed to publish an alert for %s", sink, camera)
 
     def flush(self, timeout: float = 2.0) -> bool:
         return all([sink.flush(timeout) for sink in self.sinks])

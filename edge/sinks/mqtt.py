@@ -5,6 +5,11 @@ Topics (``<prefix>`` defaults to ``platewatch``):
 - ``<prefix>/<camera>/events``  every PlateEvent (provisional and final), QoS 1, not retained
 - ``<prefix>/<camera>/plate``   the last *final* PlateEvent, QoS 1, retained
 - ``<prefix>/<camera>/stats``   CameraStats, QoS 1, not retained, latest only (never spooled)
+- ``<prefix>/<camera>/alerts``  watchlist alerts (the PlateEvent JSON with ``watchlist`` set),
+                                QoS 1, NOT retained (HA ignores retained event triggers), spooled
+                                like final events so a gate alert survives a broker outage
+- ``<discovery>/.../config``    Home Assistant discovery (retained, QoS 1), re-published on every
+                                connect when ``discovery`` messages are given (edge.homeassistant)
 - ``<prefix>/status``           ``online`` (retained, on every connect) / ``offline`` (retained;
                                 Last Will when the process dies, explicit on clean close)
 
@@ -20,12 +25,14 @@ carries the same ``event_id`` for consumers to drop.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,16 +124,35 @@ def status_topic(prefix: str) -> str:
     return f"{prefix}/status"
 
 
+def alerts_topic(prefix: str, camera: str) -> str:
+    return f"{prefix}/{camera}/alerts"
+
+
 class MqttSink(Sink):
     """Durable QoS 1 MQTT publisher. Construct, publish, ``close()``; reconnects by itself.
 
     ``MqttSink(settings)`` or ``MqttSink(host=..., port=..., spool_dir=...)`` (keyword fields of
     MqttSettings; keywords override fields of ``settings`` when both are given).
+
+    ``discovery``: ``(topic, payload dict or None, retain)`` messages (e.g.
+    ``edge.homeassistant.discovery_messages``) published, QoS 1, on EVERY connect, right after
+    the ``online`` status: a broker restarted without persistence forgets retained messages, and
+    Home Assistant re-reads discovery only when it sees it again.
     """
 
-    def __init__(self, settings: MqttSettings | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings | None = None,
+        *,
+        discovery: Sequence[tuple[str, dict[str, Any] | None, bool]] = (),
+        **overrides: Any,
+    ) -> None:
         base = settings.model_dump() if settings is not None else {}
         self.settings = MqttSettings.model_validate({**base, **overrides})
+        self.discovery = [
+            (t, b"" if p is None else json.dumps(p, separators=(",", ":")).encode(), r)
+            for t, p, r in discovery
+        ]
         s = self.settings
         self.spool = Spool(
             s.spool_dir,
@@ -198,8 +224,15 @@ class MqttSink(Sink):
             )
             return
         info = client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
+        mids = [info.mid]
+        for topic, body, retain in self.discovery:
+            mids.append(client.publish(topic, body, qos=1, retain=retain).mid)
         with self._cond:
-            self._other_mids.add(info.mid)
+            for mid in mids:
+                if mid in self._early_acks:
+                    self._early_acks.discard(mid)
+                else:
+                    self._other_mids.add(mid)
             self._connected = True
             self.connections += 1
             if self.connections > 1:
@@ -368,6 +401,16 @@ class MqttSink(Sink):
         seqs = self.spool.append_many(messages)
         with self._cond:
             self._tail = max(self._tail, seqs[-1])
+            self._cond.notify_all()
+
+    def publish_alert(self, camera: str, payload: bytes) -> None:
+        """Spool one watchlist alert (fsync'd, high priority, not retained) and return."""
+        if self._closing:
+            raise RuntimeError("MqttSink is closed")
+        topic = alerts_topic(self.settings.topic_prefix, camera)
+        seq = self.spool.append(topic, payload, retain=False, priority=PRIORITY_HIGH)
+        with self._cond:
+            self._tail = max(self._tail, seq)
             self._cond.notify_all()
 
     def publish_stats(self, stats: CameraStats) -> None:
