@@ -123,7 +123,7 @@ def test_shipped_onnx_finds_a_real_plate():
     model = MODELS / "detector.onnx"
     if not model.exists():
         pytest.skip("models/detector.onnx not shipped yet")
-    label = _data_root() / "openalpr-dev" / "eu" / "test_001.txt"
+    label = _data_root() / "openalpr-dev" / "eu" / "eu1.txt"
     if not label.exists():
         pytest.skip(f"{label} not present")
     import cv2

@@ -75,7 +75,7 @@ def render_card(meta: dict, run_dir: Path, manifest_path: Path, onnx_path: Path)
         "- Commands:",
         "",
         "```",
-        "python -m training.detector.build_data",
+        f"python -m training.detector.build_data --n-synth {counts.get('team_synth', 0)}",
         f"python -m training.detector.train --imgsz {run['imgsz']} --hours {run['time_budget_h']}",
         "python -m training.detector.train --resume   # after an interruption",
         f"python -m training.detector.export --imgsz {h}",
