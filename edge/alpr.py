@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.models import Detector, Reader
+from edge.plate_format import PlateFormats
 from edge.plate_input import expand_box
-from edge.types import Detections, PlateResult
+from edge.types import Detections, PlateRead, PlateResult
 
 PLATE = "plate"
 VEHICLE = "vehicle"
@@ -53,6 +54,28 @@ def associate_vehicles(
     return out
 
 
+# A single read's character that the reader is at least this sure of is never swapped by format
+# repair: one frame has no other reads to outvote a wrong repair, and real plates often fall
+# outside the configured formats (foreign cars, old series). Chosen on openalpr-dev (0.8-0.95
+# tried); the video voter repairs consensus strings instead and does not use it.
+PROTECT_CONFIDENCE = 0.9
+
+
+def apply_formats(read: PlateRead, formats: PlateFormats | None) -> PlateRead:
+    """Repair a single read with the configured region formats (O/0, I/1... by position).
+
+    Like OpenALPR's country setting: a read that already matches a format, or that no format
+    can be reached from with a few confusable swaps, is returned unchanged. Swaps are 1:1, so
+    the per-character confidences still line up.
+    """
+    if formats is None or not read.text:
+        return read
+    fixed = formats.repair(read.text, read.char_confidences)
+    if fixed is None or fixed[0] == read.text:
+        return read
+    return PlateRead(fixed[0], read.confidence, read.char_confidences)
+
+
 @dataclass
 class StageTimes:
     """Milliseconds spent in each stage of the last processed frame."""
@@ -69,6 +92,7 @@ class Alpr:
         reader: Reader,
         crop_margin: float = 0.08,
         vehicle_overlap: float = 0.6,
+        formats: PlateFormats | None = None,
     ) -> None:
         if PLATE not in detector.classes:
             raise ValueError(f"detector classes {detector.classes} have no {PLATE!r} class")
@@ -76,12 +100,17 @@ class Alpr:
         self.reader = reader
         self.crop_margin = crop_margin
         self.vehicle_overlap = vehicle_overlap
+        # Region formats for single-frame reads (still images). The video pipeline leaves this
+        # None: its voter validates and repairs the per-track consensus instead.
+        self.formats = formats
         self.last_times = StageTimes()
         # The last frame's full detector output (vehicles too, not only the plates returned):
         # the video pipeline tracks vehicles without plates as well.
         self.last_detections: Detections | None = None
 
-    def process(self, frame: np.ndarray) -> list[PlateResult]:
+    def process(self, frame: np.ndarray, formats: PlateFormats | None = None) -> list[PlateResult]:
+        """``formats`` overrides the instance's region formats for this frame."""
+        formats = formats if formats is not None else self.formats
         t0 = time.perf_counter()
         dets = self.detector.detect(frame)
         self.last_detections = dets
@@ -106,7 +135,7 @@ class Alpr:
                 PlateResult(
                     box=tuple(float(v) for v in box),  # type: ignore[arg-type]
                     detection_score=float(score),
-                    read=read,
+                    read=apply_formats(read, formats),
                     vehicle_box=vehicle,  # type: ignore[arg-type]
                     crop_box=crop_box,
                 )

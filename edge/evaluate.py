@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.alpr import PROTECT_CONFIDENCE, apply_formats
 from edge.image_cli import IMAGE_EXTENSIONS, ImageError, read_image
 from edge.plate_input import expand_box
 from edge.vision import box_iou
@@ -224,8 +225,13 @@ class Tally:
         }
 
 
-def evaluate(samples: Iterable[Sample], alpr: Any) -> tuple[dict[str, Tally], list[dict[str, Any]]]:
-    """Run the pipeline on every sample; per-region tallies and a per-plate detail list."""
+def evaluate(
+    samples: Iterable[Sample], alpr: Any, formats_for: Any = None
+) -> tuple[dict[str, Tally], list[dict[str, Any]]]:
+    """Run the pipeline on every sample; per-region tallies and a per-plate detail list.
+
+    ``formats_for(region)`` gives the plate formats that validate the reads of a sample's region
+    (None: raw reads), as OpenALPR's benchmark runs each country with its own configuration."""
     tallies: dict[str, Tally] = {}
     details: list[dict[str, Any]] = []
     for sample in samples:
@@ -235,7 +241,8 @@ def evaluate(samples: Iterable[Sample], alpr: Any) -> tuple[dict[str, Tally], li
         except ImageError as exc:
             raise ValueError(f"{sample.image}: {exc}") from exc
         t0 = time.perf_counter()
-        results = alpr.process(image)
+        formats = formats_for(sample.region) if formats_for is not None else None
+        results = alpr.process(image, formats) if formats is not None else alpr.process(image)
         t.ms.append((time.perf_counter() - t0) * 1e3)
         t.images += 1
         gt = np.array([p.box for p in sample.plates], dtype=np.float32).reshape(-1, 4)
@@ -247,7 +254,7 @@ def evaluate(samples: Iterable[Sample], alpr: Any) -> tuple[dict[str, Tally], li
             image[y1:y2, x1:x2]
             for x1, y1, x2, y2 in (expand_box(p.box, w, h) for p in sample.plates)
         ]
-        gt_reads = alpr.reader.read(crops)
+        gt_reads = [apply_formats(r, formats) for r in alpr.reader.read(crops)]
         iou = box_iou(gt, pred) if len(pred) else np.zeros((len(gt), 0), np.float32)
         for g, (plate, m, gt_read) in enumerate(zip(sample.plates, matches, gt_reads, strict=True)):
             t.plates += 1
@@ -371,9 +378,43 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="N",
         help="only the first N images (quick checks)",
     )
+    parser.add_argument(
+        "--region",
+        default="auto",
+        metavar="REGION",
+        help="plate formats that validate/repair reads: 'auto' (each sample's region folder, "
+        "when platewatch knows its formats), 'none' (raw reads), or a comma list (default auto)",
+    )
     add_model_arguments(parser)
     parser.set_defaults(func=run)
     return parser
+
+
+def formats_chooser(spec: str) -> Any:
+    """``--region`` -> a function region -> PlateFormats | None (cached per region)."""
+    from edge.plate_format import PlateFormats
+
+    if spec == "none":
+        return None
+    if spec != "auto":
+        fixed = PlateFormats.default(
+            [r.strip() for r in spec.split(",") if r.strip()],
+            protect_confidence=PROTECT_CONFIDENCE,
+        )
+        return lambda region: fixed
+    cache: dict[str, Any] = {}
+
+    def choose(region: str) -> Any:
+        if region not in cache:
+            try:
+                cache[region] = PlateFormats.default(
+                    [region], protect_confidence=PROTECT_CONFIDENCE
+                )
+            except ValueError:  # a folder name platewatch has no formats for
+                cache[region] = None
+        return cache[region]
+
+    return choose
 
 
 def run(args: argparse.Namespace) -> int:
@@ -398,17 +439,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"platewatch eval: error: no labelled images in {root} ({fmt})", file=sys.stderr)
         return 2
     samples = samples[: args.limit] if args.limit else samples
+    try:
+        formats_for = formats_chooser(args.region)
+    except ValueError as exc:
+        print(f"platewatch eval: error: {exc}", file=sys.stderr)
+        return 2
     detector, reader = models_from_args(args)
     alpr = Alpr(detector, reader)
     try:
-        tallies, details = evaluate(samples, alpr)
+        tallies, details = evaluate(samples, alpr, formats_for)
     except ValueError as exc:
         print(f"platewatch eval: error: {exc}", file=sys.stderr)
         return 2
     finally:
         alpr.close()
     rows = report(tallies)
-    print(f"{root} ({fmt}, {len(samples)} images, match IoU > {MATCH_IOU})")
+    print(
+        f"{root} ({fmt}, {len(samples)} images, match IoU > {MATCH_IOU}, "
+        f"plate formats: {args.region})"
+    )
     print(format_table(rows))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -418,6 +467,7 @@ def run(args: argparse.Namespace) -> int:
                     "folder": str(root),
                     "format": fmt,
                     "match_iou": MATCH_IOU,
+                    "plate_formats": args.region,
                     "detector": str(detector.path),
                     "reader": str(reader.path),
                     "regions": rows,

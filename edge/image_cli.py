@@ -120,6 +120,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         const="csv",
         help="CSV: a header, then one row per plate",
     )
+    parser.add_argument(
+        "--region",
+        action="append",
+        default=None,
+        metavar="REGION",
+        help="validate and repair reads with this region's plate formats (O/0, I/1 by "
+        "position), e.g. us, eu, br, de, fr, uk; repeatable (default: none)",
+    )
     parser.set_defaults(format="json", func=run)
     add_model_arguments(parser)
     return parser
@@ -160,11 +168,21 @@ def process_images(
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.alpr import Alpr
+    from edge.alpr import PROTECT_CONFIDENCE, Alpr
     from edge.models import models_from_args
+    from edge.plate_format import PlateFormats
 
+    try:
+        formats = (
+            PlateFormats.default(args.region, protect_confidence=PROTECT_CONFIDENCE)
+            if args.region
+            else None
+        )
+    except ValueError as exc:
+        print(f"platewatch image: error: {exc}", file=sys.stderr)
+        return 2
     detector, reader = models_from_args(args)
-    alpr = Alpr(detector, reader)
+    alpr = Alpr(detector, reader, formats=formats)
     try:
         failed = process_images(args.paths, alpr, args.format)
     finally:

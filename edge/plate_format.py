@@ -44,6 +44,12 @@ DEFAULT_PATTERNS: list[dict[str, object]] = [
     {"name": "br-old", "region": "br", "pattern": "[A-Z]{3}[0-9]{4}"},
     # Germany: district (1-3 letters), 1-2 letters, 1-4 digits, optional E (electric)/H (historic).
     {"name": "de", "region": "de", "pattern": "[A-Z]{1,3}[A-Z]{1,2}[0-9]{1,4}[EH]?"},
+    # Croatia and Italy come before France: they accept every letter, and equal-cost repairs
+    # go to the earlier pattern, so an ambiguous 0 becomes O (the likelier letter), not D.
+    # Croatia: RK 123-AB (city code, 3-4 digits, 1-2 letters).
+    {"name": "hr", "region": "hr", "pattern": "[A-Z]{2}[0-9]{3,4}[A-Z]{1,2}"},
+    # Italy (1994+): AB 123 CD.
+    {"name": "it", "region": "it", "pattern": "[A-Z]{2}[0-9]{3}[A-Z]{2}"},
     # France SIV (2009+): AA-123-AA; I, O and U are not issued.
     {"name": "fr", "region": "fr", "pattern": "[A-HJ-NP-TV-Z]{2}[0-9]{3}[A-HJ-NP-TV-Z]{2}"},
     # Spain (2000+): 1234 BCD, consonants only (no vowels, no Q).
@@ -276,6 +282,12 @@ def _swap_into(ch: str, allowed: frozenset[str]) -> str | None:
     return None
 
 
+# Region names that stand for several countries' formats (as OpenALPR's "eu" country does).
+REGION_GROUPS: dict[str, tuple[str, ...]] = {
+    "eu": ("de", "es", "fi", "fr", "hr", "it", "nl"),
+}
+
+
 class PlateFormats:
     """An ordered list of named patterns (order breaks ties) plus the repair policy.
 
@@ -305,7 +317,11 @@ class PlateFormats:
     @classmethod
     def default(cls, regions: Iterable[str] | None = None, **kwargs: object) -> PlateFormats:
         """The shipped patterns, optionally only those of ``regions`` (e.g. ["br"])."""
-        wanted = None if regions is None else {r.lower() for r in regions}
+        wanted = None
+        if regions is not None:
+            wanted = set()
+            for r in regions:
+                wanted.update(REGION_GROUPS.get(r.lower(), (r.lower(),)))
         if wanted is not None:
             known = {str(p["region"]) for p in DEFAULT_PATTERNS}
             if wanted - known:
