@@ -8,9 +8,9 @@ What runs (one process, CPU, 1 thread):
   through the real capture thread (decode, bounded queue, back-pressure), so every frame is
   decoded, counted, sampled and handed to the worker;
 - inference: ONNX Runtime on every ``--sample-every``-th frame with the models in ``--models``
-  (default ``models/`` when both detector.onnx and reader.onnx are there) or, if absent, the
-  stand-in ONNX models of tests/standin_models.py (same I/O contract, tiny). Letterbox, decode,
-  NMS, the reader batch and crop cutting all run;
+  (default ``models/`` when both detector.onnx and reader.onnx are there) or, if absent or with
+  ``--standin-models``, the stand-in ONNX models of tests/standin_models.py (same I/O
+  contract, tiny). Letterbox, decode, NMS, the reader batch and crop cutting all run;
 - scene: the detections are then replaced by a scripted stream of vehicles, one every 2 s, each
   with its own plate, crossing a direction line (``--real-detections`` keeps the model's output
   instead). Unique plates are the worst case for memory: every vehicle opens tracks, a vote, a
@@ -22,7 +22,13 @@ What runs (one process, CPU, 1 thread):
 RSS (``/proc/self/status`` VmRSS) is sampled every ``--sample-rss`` frames from the pipeline's
 frame hook. Reported: start RSS (first sample after 5 % of the run, once the models and caches
 are warm), end RSS, peak, and the slope of a least-squares line over the SECOND half of the
-samples in MB per 10k frames (the first half includes allocator warm-up and cache growth).
+samples in MB per 10k frames (the first half includes allocator warm-up and cache growth), and
+the frames/s of the first and last quarter.
+
+edge.voting memoises ``levenshtein`` in an LRU cache bounded at 65 536 entries (roughly 15-20 MB
+when full). With unique plates it fills slowly (a few entries per vehicle), so over 100k frames
+it shows up as a slope although it is bounded. ``--no-voting-cache`` runs the uncached function
+to separate that bounded growth from a leak; the cache size at the end is always reported.
 """
 
 from __future__ import annotations
@@ -165,10 +171,12 @@ class SceneEngine:
             close()
 
 
-def model_paths(models: Path | None, workdir: Path) -> tuple[Path, Path, str]:
+def model_paths(
+    models: Path | None, workdir: Path, standin: bool = False
+) -> tuple[Path, Path, str]:
     root = models if models is not None else REPO / "models"
     det, rd = root / "detector.onnx", root / "reader.onnx"
-    if det.is_file() and rd.is_file():
+    if not standin and det.is_file() and rd.is_file():
         return det, rd, f"real models in {root}"
     if models is not None:
         raise SystemExit(f"--models {models}: need detector.onnx and reader.onnx there")
@@ -177,7 +185,8 @@ def model_paths(models: Path | None, workdir: Path) -> tuple[Path, Path, str]:
     boxes = [(20, 20, 44, 40, 0, 0.9), (26, 32, 38, 38, 1, 0.8)]  # a vehicle and its plate
     det = make_detector(workdir / "detector.onnx", boxes)
     rd = make_reader(workdir / "reader.onnx", "AB123CD")
-    return det, rd, "stand-in models (tests/standin_models.py; models/ lacks detector or reader)"
+    why = "--standin-models" if standin else "models/ lacks detector or reader"
+    return det, rd, f"stand-in models (tests/standin_models.py; {why})"
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -214,7 +223,7 @@ def run(args: argparse.Namespace) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="platewatch-soak-"))
     clip = write_clip(work / "soak.mp4")
-    det, rd, model_note = model_paths(args.models, work)
+    det, rd, model_note = model_paths(args.models, work, args.standin_models)
     engine = SceneEngine(AlprEngine.load(det, rd, threads=1), real=args.real_detections)
     listed = [SceneCar(k, 0).text for k in range(0, 100_000, 10)]
     watchlists = Watchlists(
@@ -241,6 +250,12 @@ def run(args: argparse.Namespace) -> dict:
     store = HistoryStore(work / "history.sqlite3", max_rows=args.history_rows, prune_every=100)
     counter = CountSink()
     samples: list[tuple[int, float]] = []
+    times: list[float] = []
+    import edge.voting as voting
+
+    cached = voting.levenshtein
+    if args.no_voting_cache:
+        voting.levenshtein = cached.__wrapped__  # type: ignore[attr-defined]
     done = threading.Event()
     target = args.frames
 
@@ -250,6 +265,7 @@ def run(args: argparse.Namespace) -> dict:
         n = pipe.cameras[0].frames
         if n % args.sample_rss == 0:
             samples.append((n, rss_mb()))
+            times.append(time.monotonic())
         if n >= target:
             done.set()
 
@@ -284,7 +300,14 @@ def run(args: argparse.Namespace) -> dict:
         history_rows = ro.count()
     c = summary.cameras[0]
     an = pipe.cameras[0].analyzer
+    cache_entries = cached.cache_info().currsize
+    voting.levenshtein = cached
     frames = [f for f, _ in samples]
+    q = max(1, len(times) // 4)
+    fps_first = (frames[q] - frames[0]) / (times[q] - times[0]) if len(times) > q else None
+    fps_last = (
+        (frames[-1] - frames[-1 - q]) / (times[-1] - times[-1 - q]) if len(times) > q else None
+    )
     rss = [r for _, r in samples]
     warm = max(1, len(samples) // 20)
     half = len(samples) // 2
@@ -308,6 +331,10 @@ def run(args: argparse.Namespace) -> dict:
         ),
         "rss_slope_mb_per_10k_frames_all": round(slope_per_10k(frames[warm:], rss[warm:]), 3),
         "samples": len(samples),
+        "voting_levenshtein_cache_entries": cache_entries,
+        "voting_cache": "off (--no-voting-cache)" if args.no_voting_cache else "on (default)",
+        "fps_first_quarter": round(fps_first, 1) if fps_first else None,
+        "fps_last_quarter": round(fps_last, 1) if fps_last else None,
         "live_state": {
             "tracker_tracks": sum(len(t._tracks) for t in an.tracker.trackers.values()),
             "vote_keys": len(an._keys),
@@ -325,10 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--sample-every", type=int, default=4, help="analyse every Nth frame")
     p.add_argument("--models", type=Path, default=None, help="directory with the ONNX models")
+    p.add_argument(
+        "--standin-models",
+        action="store_true",
+        help="tiny stand-in models even if models/ has some",
+    )
     p.add_argument("--real-detections", action="store_true", help="no scripted scene")
     p.add_argument("--sample-rss", type=int, default=2000, help="RSS sample period (frames)")
     p.add_argument("--history-rows", type=int, default=2000, help="history max_rows bound")
     p.add_argument("--json", type=Path, default=None, help="also write the result (+ samples)")
+    p.add_argument(
+        "--no-voting-cache",
+        action="store_true",
+        help="run edge.voting.levenshtein uncached (separates its bounded cache from a leak)",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
@@ -351,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
         f"slope {r['rss_slope_mb_per_10k_frames_second_half']} MB per 10k frames (second half, "
         f"{r['samples']} samples every {args.sample_rss} frames; whole run after warm-up: "
         f"{r['rss_slope_mb_per_10k_frames_all']})"
+    )
+    print(
+        f"voting levenshtein cache: {r['voting_cache']}, {r['voting_levenshtein_cache_entries']} "
+        f"entries at the end; frames/s first quarter {r['fps_first_quarter']}, last quarter "
+        f"{r['fps_last_quarter']}"
     )
     print(f"live state at the end: {r['live_state']}; watchdog: {r['watchdog']}")
     return 0

@@ -243,6 +243,7 @@ class VotingConfig(_Strict):
     final_min_reads: int = Field(2, ge=1)
     final_min_confidence: float = Field(0.5, ge=0, le=1)
     require_format: bool = Field(False, description="decisions need a real format match")
+    min_plate_length: int = Field(4, ge=1, description="shorter consensus reads are no event")
     reappear_window_s: float = Field(10.0, ge=0, description="same plate again = same vehicle")
     max_track_duration_s: float | None = Field(60.0, gt=0, description="parked car: final after")
     regions: list[str] | None = Field(None, description="shipped formats of these regions only")
@@ -294,6 +295,7 @@ class VotingConfig(_Strict):
             final_min_reads=self.final_min_reads,
             final_min_confidence=self.final_min_confidence,
             require_format=self.require_format,
+            min_plate_length=self.min_plate_length,
             reappear_window_s=self.reappear_window_s,
             max_track_duration_s=self.max_track_duration_s,
         )

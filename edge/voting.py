@@ -302,6 +302,9 @@ class VoterConfig:
     final_min_confidence: float = 0.5
     final_min_agreement: float = 0.5
     require_format: bool = False  # decisions need a strong (non-weak) format match
+    # Shorter consensus strings are fragments (a plate half out of view, a sticker, one
+    # character of a blurred crop), never an event: Frigate's min_plate_length, default 4.
+    min_plate_length: int = 4
     reappear_window_s: float = 10.0
     dedupe_max_distance: int = 1
     dedupe_min_similarity: float = 0.8
@@ -311,7 +314,9 @@ class VoterConfig:
     consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
 
     def __post_init__(self) -> None:
-        for name in ("provisional_min_reads", "final_min_reads", "max_reads_per_track"):
+        for name in (
+            "provisional_min_reads", "final_min_reads", "max_reads_per_track", "min_plate_length",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"voter config: {name} must be >= 1")
         for name in (
@@ -521,6 +526,8 @@ class PlateVoter:
                 cfg.provisional_min_agreement,
             )
         if cfg.require_format and not (self.formats and self.formats.is_strong(c.format)):
+            return False
+        if len(c.text) < cfg.min_plate_length:
             return False
         return c.n_voting >= need[0] and c.confidence >= need[1] and c.agreement >= need[2]
 

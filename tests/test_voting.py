@@ -451,3 +451,15 @@ def test_old_reads_fall_out_of_a_long_track() -> None:
         v.add(1, read("XYZ9876", 0.9, f))
     c = v.current(1)
     assert c.text == "XYZ9876" and c.n_reads == 5
+
+
+def test_fragments_shorter_than_min_plate_length_are_no_event() -> None:
+    v = voter(min_plate_length=4)
+    for f in range(6):
+        assert v.add(1, read("XI", 0.99, f)) is None  # confident, agreed, but a fragment
+    assert v.end_track(1) is None
+    for f in range(6):
+        v.add(2, read("K7T9", 0.99, f))
+    assert v.end_track(2).plate == "K7T9"
+    with pytest.raises(ValueError, match="min_plate_length"):
+        VoterConfig(min_plate_length=0)
