@@ -263,6 +263,9 @@ def _run(args: argparse.Namespace) -> int:
         events_opts = EventOptions(e.crop, e.crop_max_width, e.crop_quality, e.provisional)
         if args.detector is None and args.models is None:
             args.detector, args.reader = cfg.models.detector, cfg.models.reader
+    if args.stats_interval <= 0:
+        print(f"--stats-interval must be > 0, got {args.stats_interval}", file=sys.stderr)
+        return 2
     if args.no_crops:
         events_opts = EventOptions(
             False, events_opts.crop_max_width, events_opts.crop_quality, events_opts.provisional
@@ -300,6 +303,7 @@ def _run(args: argparse.Namespace) -> int:
         voting=voting,
         events=events_opts,
         progress=not args.no_progress,
+        stats_interval_s=args.stats_interval,
     )
     for line in format_summary(result):
         print(line, file=sys.stderr)
@@ -354,6 +358,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--print-events", action="store_true", help="also print events to stdout")
     p.add_argument("--no-crops", action="store_true", help="no base64 plate crops in events")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--stats-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="period of <camera>/stats messages with --mqtt (default 30; a short clip needs less)",
+    )
     add_model_arguments(p)
     p.set_defaults(func=_run)
     return p

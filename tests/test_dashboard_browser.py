@@ -191,7 +191,7 @@ def test_live_events_alerts_and_offline_in_browser(
 
 
 # ---------------------------------------------------------------------------------------------
-# docs/dashboard.png: `python tests/test_dashboard_browser.py docs/dashboard.png`
+# docs/dashboard_features.png: `python tests/test_dashboard_browser.py docs/dashboard_features.png`
 #
 # The page during a replay of samples/demo.mp4: the plate crops of camera "garage-exit" are cut
 # from the clip's frames at its ground-truth plate boxes (what the runtime sends for that clip),
@@ -359,4 +359,4 @@ def make_screenshot(out_path: str) -> None:
 if __name__ == "__main__":
     import sys
 
-    make_screenshot(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboard.png")
+    make_screenshot(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboard_features.png")
