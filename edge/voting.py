@@ -59,7 +59,9 @@ from edge.plate_format import DIGITS, LETTERS, PlateFormats, normalize_plate
 # --------------------------------------------------------------------------- string distance
 
 
-@lru_cache(maxsize=65536)
+# Only recent plates are ever compared (a track's reads, the dedupe window): a small cache
+# holds them all, and a large one was most of the slow RSS growth of a 100k-frame soak.
+@lru_cache(maxsize=4096)
 def levenshtein(a: str, b: str) -> int:
     """Edit distance (insertions, deletions, substitutions, each cost 1)."""
     if a == b:
