@@ -134,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument(
+        "--keep-evals",
+        action="store_true",
+        help="also keep OUT/eval_STEP.pt for every evaluation (not only the best mean)",
+    )
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--weight-decay", type=float, default=1e-2)
@@ -249,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
             if acc["mean"] > best:
                 best, best_step = acc["mean"], step
                 checkpoint(args.out / "best.pt")
+            if args.keep_evals:  # every evaluated model, to choose by per-set targets later
+                checkpoint(args.out / f"eval_{step:05d}.pt")
             log(
                 f"eval step {step}: BR {acc['br']:.3f} US {acc['us']:.3f} mean {acc['mean']:.3f}"
                 f" (best {best:.3f} @ {best_step})"
