@@ -48,7 +48,9 @@ def letterbox(
 def to_nchw_float(image_bgr: np.ndarray) -> np.ndarray:
     """BGR uint8 HxWx3 -> RGB float32 1x3xHxW in [0, 1], one contiguous copy."""
     rgb = image_bgr[:, :, ::-1].transpose(2, 0, 1)
-    return np.ascontiguousarray(rgb, dtype=np.float32)[None] / np.float32(255.0)
+    out = np.ascontiguousarray(rgb, dtype=np.float32)
+    out *= np.float32(1.0 / 255.0)  # in place: the per-frame path makes one array, not two
+    return out[None]
 
 
 def unletterbox_boxes(boxes: np.ndarray, lb: Letterbox, width: int, height: int) -> np.ndarray:
