@@ -35,6 +35,7 @@ import numpy as np
 from edge.alpr import PROTECT_CONFIDENCE, apply_formats
 from edge.image_cli import IMAGE_EXTENSIONS, ImageError, read_image
 from edge.plate_input import expand_box
+from edge.plate_text import fold_confusables
 from edge.vision import box_iou
 
 MATCH_IOU = 0.4
@@ -56,7 +57,7 @@ class Sample:
 
 def fold(text: str) -> str:
     """Collapse the confusions a plate font makes ambiguous (O/0, I/1)."""
-    return text.upper().replace("O", "0").replace("I", "1")
+    return fold_confusables(text.upper())
 
 
 def _region_of(path: Path, root: Path) -> str:

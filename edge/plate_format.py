@@ -21,6 +21,8 @@ import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from edge.plate_text import normalize_plate
+
 LETTERS = frozenset(string.ascii_uppercase)
 DIGITS = frozenset(string.digits)
 
@@ -73,11 +75,6 @@ DEFAULT_PATTERNS: list[dict[str, object]] = [
     # USA: every state differs (vanity plates too), so only a weak sanity check.
     {"name": "us-generic", "region": "us", "pattern": "[A-Z0-9]{2,8}", "weak": True},
 ]
-
-
-def normalize_plate(text: str) -> str:
-    """Upper-case and keep only A-Z and 0-9 (the reader's alphabet; separators are dropped)."""
-    return "".join(c for c in text.upper() if c in LETTERS or c in DIGITS)
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from edge.plate_format import DIGITS, LETTERS, PlateFormats, normalize_plate
+from edge.plate_text import levenshtein as _levenshtein
 
 # --------------------------------------------------------------------------- string distance
 
@@ -63,18 +64,8 @@ from edge.plate_format import DIGITS, LETTERS, PlateFormats, normalize_plate
 # holds them all, and a large one was most of the slow RSS growth of a 100k-frame soak.
 @lru_cache(maxsize=4096)
 def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions, each cost 1)."""
-    if a == b:
-        return 0
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    """Edit distance (insertions, deletions, substitutions, each cost 1), cached."""
+    return _levenshtein(a, b)
 
 
 def similarity(a: str, b: str) -> float:

@@ -44,10 +44,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.homeassistant import alerts_topic
-from edge.sinks.mqtt import MqttSettings, events_topic, plate_topic, stats_topic, status_topic
+from edge.sinks.mqtt import (
+    MqttSettings,
+    events_topic,
+    make_client,
+    plate_topic,
+    stats_topic,
+    status_topic,
+)
 
 log = logging.getLogger("platewatch.dashboard")
 
@@ -531,18 +537,7 @@ class MqttFeed:
         self.client_id = s.client_id or (
             f"platewatch-dashboard-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         )
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311,
-        )
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.use_tls:
-            client.tls_set(ca_certs=s.tls_ca_certs, certfile=s.tls_certfile, keyfile=s.tls_keyfile)
-            if s.tls_insecure:
-                client.tls_insecure_set(True)
+        client = make_client(s, self.client_id)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

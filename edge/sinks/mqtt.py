@@ -128,6 +128,24 @@ def alerts_topic(prefix: str, camera: str) -> str:
     return f"{prefix}/{camera}/alerts"
 
 
+def make_client(s: MqttSettings, client_id: str) -> mqtt.Client:
+    """A paho 2 client with the settings' protocol, reconnect back-off, credentials and TLS:
+    the one place every platewatch MQTT client (sink, dashboard) is configured."""
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311,
+    )
+    client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
+    if s.username is not None:
+        client.username_pw_set(s.username, s.password)
+    if s.use_tls:
+        client.tls_set(ca_certs=s.tls_ca_certs, certfile=s.tls_certfile, keyfile=s.tls_keyfile)
+        if s.tls_insecure:
+            client.tls_insecure_set(True)
+    return client
+
+
 class MqttSink(Sink):
     """Durable QoS 1 MQTT publisher. Construct, publish, ``close()``; reconnects by itself.
 
@@ -189,23 +207,11 @@ class MqttSink(Sink):
 
     def _make_client(self) -> mqtt.Client:
         s = self.settings
-        protocol = mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=protocol,
-        )
+        client = make_client(s, self.client_id)
         # paho's own window must hold our events plus a few stats/status messages; beyond it
         # paho queues (still in order), so this is a soft limit.
         client.max_inflight_messages_set(s.max_inflight + 16)
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
         client.will_set(self.status_topic, STATUS_OFFLINE, qos=1, retain=True)
-        if s.username is not None:
-            client.username_pw_set(s.username, s.password)
-        if s.use_tls:
-            client.tls_set(ca_certs=s.tls_ca_certs, certfile=s.tls_certfile, keyfile=s.tls_keyfile)
-            if s.tls_insecure:
-                client.tls_insecure_set(True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
