@@ -119,6 +119,11 @@ class EventOptions:
     crop_max_width: int = 320
     crop_quality: int = 85
     provisional: bool = True  # publish provisional events (finals are always published)
+    # A plate tied to no vehicle that stays put is a sign, painted text or a poster (an EXIT
+    # sign read as "EXI7"), not a passing car: no event once it has stood still this long
+    # (None: off). Parked cars are not affected: their plates are tied to a vehicle track.
+    static_plate_s: float | None = 2.0
+    static_max_move: float = 0.01  # "stood still": centre moved < this x frame diagonal
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,7 @@ class AnalyzerCounters:
     duplicates: int = 0  # decisions suppressed as the same vehicle seen again
     unpublished_provisional: int = 0  # provisionals suppressed by EventOptions.provisional
     outside_zones: int = 0  # decisions dropped/held back by require_zones
+    static_plates: int = 0  # decisions dropped as static text (EventOptions.static_plate_s)
     watchlist_matches: int = 0  # events that matched a watchlist entry
 
 
@@ -242,6 +248,7 @@ class _KeyState:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str | None = None  # last published event type
     last_ts: float = float("-inf")  # timestamp of the latest read given to the voter
+    linked: bool = False  # some read came while the plate was tied to a vehicle track
 
 
 class CameraAnalyzer:
@@ -279,6 +286,7 @@ class CameraAnalyzer:
         # Built on the first frame: normalised coordinates need the frame size.
         self.geometry: CameraGeometry | None = None
         self.watchlists = watchlists if watchlists is not None and len(watchlists) else None
+        self._diagonal: float | None = None  # frame diagonal, pixels (static-plate rule)
 
     # ------------------------------------------------------------------ clock
 
@@ -308,6 +316,8 @@ class CameraAnalyzer:
         if fa.analysed:
             self.counters.analysed += 1
         now = self._clock(fa)
+        if self._diagonal is None and fa.frame_size is not None:
+            self._diagonal = float(np.hypot(*fa.frame_size))
         if len(fa.plates) > 1:
             keep = nested_plates(
                 np.array([p.box for p in fa.plates]),
@@ -360,6 +370,8 @@ class CameraAnalyzer:
                 continue
             key = self._key_for(t.track_id, vid if vid in live_vehicles else None)
             state = self._keys[key]
+            if vid in live_vehicles:
+                state.linked = True
             for r in [*self._pending.pop(t.track_id, []), read]:
                 if r.timestamp < state.last_ts:
                     # A second plate track joining a vehicle's vote brings buffered reads older
@@ -520,6 +532,9 @@ class CameraAnalyzer:
             if d.duplicate_of is not None:
                 self.counters.duplicates += 1
                 continue
+            if self._static_text(state, d):
+                self.counters.static_plates += 1
+                continue
             if d.type is DecisionType.PROVISIONAL and not self.events.provisional:
                 self.counters.unpublished_provisional += 1
                 continue
@@ -550,6 +565,23 @@ class CameraAnalyzer:
                 )
             )
         return out
+
+    def _static_text(self, state: _KeyState, d: PlateDecision) -> bool:
+        """A plate with no vehicle that has not moved: a sign or painted text, not a car.
+
+        A FINAL is dropped when the plate stood still for ``static_plate_s``; a PROVISIONAL of
+        an unmoved, unlinked plate is held back (too early to tell a sign from a car the
+        detector did not box; the final decides).
+        """
+        opts = self.events
+        if opts.static_plate_s is None or state.linked or self._diagonal is None:
+            return False
+        moved = float(np.hypot(*d.displacement)) if d.displacement is not None else 0.0
+        if moved > opts.static_max_move * self._diagonal:
+            return False
+        if d.type is DecisionType.PROVISIONAL:
+            return True
+        return d.last_seen - d.first_seen >= opts.static_plate_s
 
     # ------------------------------------------------------------------ overlays
 

@@ -314,6 +314,28 @@ class EventsConfig(_Strict):
     crop_max_width: int = Field(320, ge=16, le=4096)
     crop_quality: int = Field(85, ge=1, le=100)
     provisional: bool = Field(True, description="publish provisional events, not only finals")
+    static_plate_s: float | None = Field(
+        2.0,
+        gt=0,
+        description="a plate tied to no vehicle that has not moved for this long (seconds) is a"
+        " sign or painted text: no event (null: off)",
+    )
+    static_max_move: float = Field(
+        0.01, ge=0, le=1, description="'not moved': centre moved < this x frame diagonal"
+    )
+
+    def options(self) -> Any:
+        """`edge.analysis.EventOptions` with these settings."""
+        from edge.analysis import EventOptions
+
+        return EventOptions(
+            crop=self.crop,
+            crop_max_width=self.crop_max_width,
+            crop_quality=self.crop_quality,
+            provisional=self.provisional,
+            static_plate_s=self.static_plate_s,
+            static_max_move=self.static_max_move,
+        )
 
 
 class SinksConfig(_Strict):

@@ -422,7 +422,6 @@ class Pipeline:
         privacy_key = resolve_key(cfg.privacy)
         if sink is None:
             sink = sinks_from_config(cfg, extra_sinks)
-        e = cfg.events
         kwargs.setdefault("watchdog", cfg.watchdog)
         return cls(
             cfg.cameras,
@@ -430,7 +429,7 @@ class Pipeline:
             sink,
             voter_config=cfg.voting.voter_config(),
             formats=cfg.voting.plate_formats(),
-            events=EventOptions(e.crop, e.crop_max_width, e.crop_quality, e.provisional),
+            events=cfg.events.options(),
             stats_interval_s=cfg.mqtt.stats_interval_s if cfg.mqtt else 30.0,
             watchlists=Watchlists(cfg.watchlists) if cfg.watchlists else None,
             privacy_key=privacy_key,

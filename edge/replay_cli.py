@@ -12,6 +12,7 @@ installed, else a plain one) and a summary is printed at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import re
 import sys
@@ -259,17 +260,14 @@ def _run(args: argparse.Namespace) -> int:
                 print(issue, file=sys.stderr)
             return 2
         voting = cfg.voting
-        e = cfg.events
-        events_opts = EventOptions(e.crop, e.crop_max_width, e.crop_quality, e.provisional)
+        events_opts = cfg.events.options()
         if args.detector is None and args.models is None:
             args.detector, args.reader = cfg.models.detector, cfg.models.reader
     if args.stats_interval <= 0:
         print(f"--stats-interval must be > 0, got {args.stats_interval}", file=sys.stderr)
         return 2
     if args.no_crops:
-        events_opts = EventOptions(
-            False, events_opts.crop_max_width, events_opts.crop_quality, events_opts.provisional
-        )
+        events_opts = dataclasses.replace(events_opts, crop=False)
     sinks: list[Sink] = []
     if args.events:
         from edge.sinks.jsonl import JsonlSink

@@ -6,7 +6,9 @@ de-duplicates a plate that reappears. Pure and deterministic: no clock (timestam
 the reads), no I/O; event ids come from an injectable factory.
 
 Consensus, step by step (``consensus``):
-1. every read weighs its mean character confidence;
+1. every read weighs its weakest character's confidence (a junk read of a blurred crop often
+   has several sure characters and one or two guesses: its mean confidence would let twenty
+   such reads outweigh five clean ones, its weakest character does not);
 2. a first position-wise vote over the reads of the confidence-weighted modal length gives a
    centroid; each read votes for its character with that character's confidence;
 3. outlier rejection: only reads within ``cluster_similarity`` of the centroid (or one edit)
@@ -98,7 +100,7 @@ class PlateRead:
 
     @property
     def confidence(self) -> float:
-        """Mean character confidence: the read's vote weight."""
+        """Mean character confidence (the vote weighs the weakest character instead)."""
         c = self.char_confidences
         return sum(c) / len(c) if c else 0.0
 
@@ -150,7 +152,7 @@ class _Group:
     csum: list[float]  # per position: summed confidence
     log_miss: list[float]  # per position: sum of log(1 - confidence)
     n: int = 0
-    weight: float = 0.0  # summed mean confidences of its reads
+    weight: float = 0.0  # summed weakest-character confidences of its reads
 
 
 class ReadTally:
@@ -187,7 +189,7 @@ class ReadTally:
         if g.n <= 0:
             del self.groups[text]
             return
-        g.weight += sign * sum(confs) / len(confs)
+        g.weight += sign * min(confs)
         for i, c in enumerate(confs):
             g.csum[i] += sign * c
             g.log_miss[i] += sign * math.log(max(1e-12, 1.0 - c))

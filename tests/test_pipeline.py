@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -334,6 +335,42 @@ def test_analyzer_unlinked_plate_uses_plate_track_and_finish_flushes() -> None:
     finals = [e for e in an.finish() if e.type == "final"]
     assert len(finals) == 1 and finals[0].plate == "MH12DE1433"
     assert finals[0].vehicle_box is None
+
+
+def test_static_unlinked_plate_is_a_sign_not_a_car() -> None:
+    """An EXIT sign read as a plate (the demo clip's "EXI7"): tied to no vehicle, it never
+    moves, so it makes no event; a parked car's plate (tied to its vehicle) and a moving plate
+    whose vehicle the detector missed still do."""
+
+    def run(vehicle: bool, speed: float, frames: int = 100) -> tuple[list, CameraAnalyzer]:
+        an = CameraAnalyzer("cam")
+        events = []
+        for i in range(frames):  # 4 s at 25 fps
+            jitter = (i % 3) - 1.0  # detector boxes wobble by a pixel or two
+            x = 300.0 + speed * i + jitter
+            fa = _fa(
+                i,
+                [[x - 100, 100, x + 200, 300]] if vehicle else [],
+                [
+                    _plate((x, 200, x + 80, 220), "EXI7"),
+                ],
+            )
+            events += an.update(replace(fa, frame_size=(1280, 720)))
+        return events + an.finish(), an
+
+    events, an = run(vehicle=False, speed=0.0)
+    assert events == [] and an.counters.static_plates >= 1  # provisional held, final dropped
+    events, _ = run(vehicle=True, speed=0.0)  # parked car
+    assert [e.type for e in events] == ["provisional", "final"]
+    events, _ = run(vehicle=False, speed=4.0)  # 100 px/s, no vehicle box
+    assert [e.type for e in events][-1] == "final"
+    # off by configuration: the sign is an event again
+    an = CameraAnalyzer("cam", events=EventOptions(static_plate_s=None))
+    out = []
+    for i in range(100):
+        fa = _fa(i, [], [_plate((300.0, 200, 380, 220), "EXI7")])
+        out += an.update(replace(fa, frame_size=(1280, 720)))
+    assert [e.type for e in out + an.finish()] == ["provisional", "final"]
 
 
 def test_motion_gated_frames_age_tracks() -> None:

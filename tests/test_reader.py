@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -173,3 +174,51 @@ def test_shipped_reader_reads_held_out_br_crops():
     preds = read_texts(session(SHIPPED), [D.read_bgr(c.path) for c in crops], meta["alphabet"])
     hits = sum(p == c.text for p, c in zip(preds, crops, strict=True))
     assert hits >= 16, list(zip(preds, [c.text for c in crops], strict=True))
+
+
+# ------------------------------------------------------------------ label audit
+
+
+def test_label_fixes_table_parses_and_rejects_bad_rows(tmp_path: Path):
+    fixes = D.load_label_fixes()
+    assert len(fixes) > 100
+    assert all(t == D.DROP or D.valid_text(t) for t in fixes.values())
+    # the systematic errors the audit found: an old plate written as Mercosul, I written as D
+    assert fixes["01149_HDV2D20.jpg"] == "HIV2120" and fixes["01286_DSE3698.jpg"] == "ISE3698"
+    bad = tmp_path / "fixes.tsv"
+    bad.write_text("# comment\n00001_ABC1234.jpg\tabc 12\n")
+    with pytest.raises(ValueError, match="fixes.tsv:2"):
+        D.load_label_fixes(bad)
+    bad.write_text("a.jpg\tABC1234\na.jpg\tABC1235\n")
+    with pytest.raises(ValueError, match="listed twice"):
+        D.load_label_fixes(bad)
+
+
+def test_crop_folder_applies_fixes_and_drops(tmp_path: Path):
+    for name in ("00001_ABC1234.jpg", "00002_XYZ9999.jpg", "00003_QQQ0000.jpg", "notes.jpg"):
+        cv2.imwrite(str(tmp_path / name), np.zeros((8, 24, 3), np.uint8))
+    with pytest.raises(ValueError, match="NAME_TEXT"):
+        D.load_crop_folder(tmp_path, "x")
+    (tmp_path / "notes.jpg").unlink()
+    crops = D.load_crop_folder(
+        tmp_path, "x", {"00002_XYZ9999.jpg": "XYZ9998", "00003_QQQ0000.jpg": D.DROP}
+    )
+    assert [(c.path.name, c.text) for c in crops] == [
+        ("00001_ABC1234.jpg", "ABC1234"),
+        ("00002_XYZ9999.jpg", "XYZ9998"),
+    ]
+
+
+def test_br_label_fixes_name_real_files():
+    root = D.default_data_root()
+    if not (root / D.BR_DIR).is_dir():
+        pytest.skip(f"real BR crops not found under {root} (set PLATEWATCH_DATA)")
+    published = D.load_br(root, fixes=False)
+    audited = D.load_br(root)  # raises if the table names a file the set does not have
+    fixes = D.load_label_fixes()
+    drops = sum(1 for t in fixes.values() if t == D.DROP)
+    assert len(audited) == len(published) - drops
+    changed = {c.path.name for c in audited} & {n for n, t in fixes.items() if t != D.DROP}
+    assert {c.path.name: c.text for c in audited if c.path.name in changed} == {
+        n: fixes[n] for n in changed
+    }

@@ -126,6 +126,25 @@ def test_minority_wrong_length_read_does_not_win() -> None:
     assert c.agreement == pytest.approx(3.2 / (3.2 + 1.98))
 
 
+def test_many_junk_reads_with_some_sure_characters_do_not_outvote_clean_reads() -> None:
+    # Measured on a replayed openalpr-dev clip (YG9X2G): 6 clean reads, 18 long junk reads of
+    # blurred frames. Each junk read has sure characters and a few guesses: by mean confidence
+    # the junk outweighed the clean reads (agreement 0.38 -> no final at all).
+    junk_conf = [0.95, 0.9, 0.95, 0.2, 0.9, 0.1, 0.9, 0.95, 0.15]
+    rng = random.Random(3)
+    reads = [read("YG9X2G", 0.97, f) for f in range(6)]
+    for f in range(6, 24):
+        text = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(9))
+        reads.append(read(text, junk_conf, f))
+    c = consensus(reads)
+    assert c.text == "YG9X2G"
+    assert c.agreement >= 0.5  # the weakest character weighs a read: 6 x 0.97 vs 18 x 0.1
+    v = voter(final_min_reads=2, final_min_confidence=0.5, final_min_agreement=0.5)
+    for r in reads:
+        v.add(1, r)
+    assert v.end_track(1).plate == "YG9X2G"
+
+
 def test_outlier_plate_is_rejected() -> None:
     reads = [read("ABC1234", 0.8, f) for f in range(5)]
     reads += [read("XYZ9876", 0.95, 5 + f) for f in range(3)]  # another car, read very surely

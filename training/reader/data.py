@@ -1,9 +1,12 @@
 """Reader data: loading the real crop sets, the fixed validation split, augmentation, batches.
 
 Owns:
-- ``load_br`` / ``load_us``: labelled real crops (``br-plate-crops``: text in the file name;
-  ``openalpr-us-crops``: ``groundtruth.csv``; labels that are not ``[0-9A-Z]{2,10}`` are
-  dropped, e.g. the noisy ``0``).
+- ``load_br`` / ``load_us``: labelled real crops (``br-plate-crops``: text in the file name,
+  corrected by ``br_label_fixes.tsv`` unless ``fixes=False``; ``openalpr-us-crops``:
+  ``groundtruth.csv``; labels that are not ``[0-9A-Z]{2,10}`` are dropped, e.g. the noisy
+  ``0``).
+- ``load_crop_folder``: any folder of ``NAME_TEXT.jpg`` crops (``platewatch crop-plates``
+  output, ``training.reader.clip_crops``), for ``train --extra-crops``.
 - ``split_of``: the deterministic held-out split (sha1 of the file name mod 10 == 0 -> "val").
   Training never sees "val"; evaluation and export read only "val".
 - ``augment_crop``: what makes ~2000 real crops enough: the detector's imprecise boxes (margin
@@ -33,6 +36,8 @@ VALID_TEXT = re.compile(r"[0-9A-Z]{2,10}")
 BR_DIR = "br-plate-crops"
 US_DIR = "openalpr-us-crops"
 SPEC = ReaderInput()
+BR_FIXES = Path(__file__).with_name("br_label_fixes.tsv")
+DROP = "-"
 
 
 @dataclass(frozen=True)
@@ -60,19 +65,48 @@ def valid_text(text: str) -> bool:
     return VALID_TEXT.fullmatch(text) is not None
 
 
-def load_br(data_root: Path) -> list[Crop]:
-    folder = Path(data_root) / BR_DIR
+def load_label_fixes(path: Path = BR_FIXES) -> dict[str, str]:
+    """``file -> corrected text`` (``"-"``: drop the crop) from a ``file<TAB>text`` table."""
+    fixes: dict[str, str] = {}
+    for line_no, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or not (parts[1] == DROP or valid_text(parts[1])):
+            raise ValueError(f"{path}:{line_no}: expected 'file<TAB>TEXT' or 'file<TAB>-'")
+        if parts[0] in fixes:
+            raise ValueError(f"{path}:{line_no}: {parts[0]} listed twice")
+        fixes[parts[0]] = parts[1]
+    return fixes
+
+
+def load_crop_folder(folder: Path, dataset: str, fixes: dict[str, str] | None = None) -> list[Crop]:
+    """Crops named ``ANYTHING_TEXT.jpg`` (text after the first underscore), fixes applied."""
+    folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"BR crops folder not found: {folder}")
+        raise FileNotFoundError(f"crops folder not found: {folder}")
+    fixes = fixes or {}
     crops = []
     for path in sorted(folder.glob("*.jpg")):
         stem = path.stem
         if "_" not in stem:
-            raise ValueError(f"{path}: expected NNNNN_TEXT.jpg")
-        text = stem.split("_", 1)[1].upper()
-        if valid_text(text):
-            crops.append(Crop(path, text, "br"))
+            raise ValueError(f"{path}: expected NAME_TEXT.jpg")
+        text = fixes.get(path.name, stem.split("_", 1)[1].upper())
+        if text != DROP and valid_text(text):
+            crops.append(Crop(path, text, dataset))
     return crops
+
+
+def load_br(data_root: Path, fixes: bool = True) -> list[Crop]:
+    """``br-plate-crops`` with the audited label corrections (``fixes=False``: as published)."""
+    table = load_label_fixes() if fixes else {}
+    folder = Path(data_root) / BR_DIR
+    if fixes and folder.is_dir():
+        missing = sorted(set(table) - {p.name for p in folder.glob("*.jpg")})
+        if missing:
+            raise ValueError(f"{BR_FIXES.name} names files not in {folder}: {missing[:5]}")
+    return load_crop_folder(folder, "br", table)
 
 
 def load_us(data_root: Path) -> list[Crop]:

@@ -154,6 +154,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--synth-pool", type=int, default=3000)
     ap.add_argument("--synth-refresh", type=int, default=8)
     ap.add_argument("--synth-warm", type=int, default=300)
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this checkpoint's weights (fresh optimiser and schedule): fine-tuning",
+    )
+    ap.add_argument(
+        "--extra-crops",
+        type=Path,
+        default=None,
+        help="folder of NAME_TEXT.jpg crops (crop-plates, clip_crops) mixed into every batch;"
+        " its own held-out split is evaluated as 'extra'",
+    )
+    ap.add_argument("--extra-fraction", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -165,10 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     br, us = D.load_br(args.data_root), D.load_us(args.data_root)
     train = {"br": D.split(br, "train"), "us": D.split(us, "train")}
     val_crops = {"br": D.split(br, "val"), "us": D.split(us, "val")}
-    log(
-        f"data: BR train {len(train['br'])} val {len(val_crops['br'])}; "
-        f"US train {len(train['us'])} val {len(val_crops['us'])}"
-    )
+    if args.extra_crops is not None:
+        extra = D.load_crop_folder(args.extra_crops, "extra")
+        train["extra"], val_crops["extra"] = D.split(extra, "train"), D.split(extra, "val")
+        if not train["extra"]:
+            raise SystemExit(f"--extra-crops {args.extra_crops}: no NAME_TEXT.jpg crops")
+    log("data: " + "; ".join(f"{k} train {len(train[k])} val {len(val_crops[k])}" for k in train))
     train_images = {k: [D.read_bgr(c.path) for c in v] for k, v in train.items()}
     val = {}
     for k, v in val_crops.items():
@@ -180,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, args.steps, args.warmup))
     step, best, best_step = 0, -1.0, -1
     last = args.out / "last.pt"
+    if args.init is not None and not (args.resume and last.exists()):
+        ck = torch.load(args.init, map_location="cpu", weights_only=False)
+        if ck["width"] != args.width:
+            raise SystemExit(f"{args.init}: width {ck['width']} != --width {args.width}")
+        model.load_state_dict(ck["model"])
+        log(f"initialised from {args.init} (its step {ck['step']})")
     if args.resume and last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         if ck["width"] != args.width:
@@ -214,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
 
     while step < args.steps:
         n_synth = int(round(args.batch * args.synth_fraction)) if synth else 0
-        n_real = args.batch - n_synth
+        n_extra = int(round(args.batch * args.extra_fraction)) if "extra" in train else 0
+        n_real = args.batch - n_synth - n_extra
         # US is 2.5x smaller than BR, so equal shares (the default) oversample it.
         n_br = int(round(n_real * args.br_share))
         images, texts = [], []
-        for key, n in (("br", n_br), ("us", n_real - n_br)):
-            for i in rng.integers(len(train[key]), size=n):
+        for key, n in (("br", n_br), ("us", n_real - n_br), ("extra", n_extra)):
+            for i in rng.integers(len(train[key]), size=n) if n else ():
                 images.append(D.augment_crop(train_images[key][i], rng))
                 texts.append(train[key][i].text)
         if synth:
@@ -257,8 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.keep_evals:  # every evaluated model, to choose by per-set targets later
                 checkpoint(args.out / f"eval_{step:05d}.pt")
             log(
-                f"eval step {step}: BR {acc['br']:.3f} US {acc['us']:.3f} mean {acc['mean']:.3f}"
-                f" (best {best:.3f} @ {best_step})"
+                f"eval step {step}: "
+                + " ".join(f"{k} {acc[k]:.3f}" for k in val)
+                + f" mean {acc['mean']:.3f} (best {best:.3f} @ {best_step})"
             )
             with (args.out / "log.jsonl").open("a") as fh:
                 fh.write(
