@@ -85,10 +85,11 @@ def main() -> int:
             stages["read"].append(alpr.last_times.read_ms)
             stages["total"].append((t2 - t0) * 1e3)
 
-    print(f"image: {image} -> 1280x720, {len(plates)} plate(s): "
-          f"{[p.text for p in plates]}")
-    print(f"detector {detector.path} input {list(detector.spec.input_size)}, "
-          f"reader {reader.path}; threads={args.threads}, runs={args.runs}")
+    print(f"image: {image} -> 1280x720, {len(plates)} plate(s): {[p.text for p in plates]}")
+    print(
+        f"detector {detector.path} input {list(detector.spec.input_size)}, "
+        f"reader {reader.path}; threads={args.threads}, runs={args.runs}"
+    )
     print(f"{'stage':8} {'median ms':>10} {'p90 ms':>8}")
     for name, values in stages.items():
         p90 = float(np.percentile(values, 90))

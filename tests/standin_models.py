@@ -50,7 +50,8 @@ def make_detector(
         helper.make_node("Add", ["z", "head"], ["output0"]),
     ]
     graph = helper.make_graph(
-        nodes, "standin_detector",
+        nodes,
+        "standin_detector",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + nc, num_anchors])],
         initializer=[
@@ -61,11 +62,20 @@ def make_detector(
     )
     _save(graph, path)
     if write_json:
-        path.with_suffix(".json").write_text(json.dumps({
-            "kind": "detector", "classes": classes, "input_size": [h, w],
-            "conf_threshold": 0.25, "iou_threshold": 0.5, "version": "standin",
-            "onnx_sha256": "", "output": "ultralytics",
-        }))
+        path.with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "kind": "detector",
+                    "classes": classes,
+                    "input_size": [h, w],
+                    "conf_threshold": 0.25,
+                    "iou_threshold": 0.5,
+                    "version": "standin",
+                    "onnx_sha256": "",
+                    "output": "ultralytics",
+                }
+            )
+        )
     return path
 
 
@@ -82,7 +92,10 @@ def text_probs(text: str, steps: int = 32, conf: float = 0.9) -> np.ndarray:
 
 
 def make_reader(
-    path: Path, text: str = "ABC123", batch: int | None = None, steps: int = 32,
+    path: Path,
+    text: str = "ABC123",
+    batch: int | None = None,
+    steps: int = 32,
     write_json: bool = True,
 ) -> Path:
     """Reader that reads ``text`` on every crop; dynamic batch unless ``batch`` is given."""
@@ -95,7 +108,8 @@ def make_reader(
         helper.make_node("Add", ["z", "table"], ["probs"]),
     ]
     graph = helper.make_graph(
-        nodes, "standin_reader",
+        nodes,
+        "standin_reader",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [bdim, 3, 32, 128])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, [bdim, steps, probs.shape[2]])],
         initializer=[
@@ -106,9 +120,16 @@ def make_reader(
     )
     _save(graph, path)
     if write_json:
-        path.with_suffix(".json").write_text(json.dumps({
-            "kind": "reader", "alphabet": ALPHABET, "blank_index": 0,
-            "input": {"height": 32, "width": 128, "two_line_max_aspect": 1.5},
-            "version": "standin", "onnx_sha256": "",
-        }))
+        path.with_suffix(".json").write_text(
+            json.dumps(
+                {
+                    "kind": "reader",
+                    "alphabet": ALPHABET,
+                    "blank_index": 0,
+                    "input": {"height": 32, "width": 128, "two_line_max_aspect": 1.5},
+                    "version": "standin",
+                    "onnx_sha256": "",
+                }
+            )
+        )
     return path

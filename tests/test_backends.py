@@ -38,8 +38,9 @@ def test_missing_model_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("ext", [".engine", ".plan"])
-def test_engine_without_tensorrt_names_tensorrt(tmp_path: Path, ext: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_engine_without_tensorrt_names_tensorrt(
+    tmp_path: Path, ext: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / f"detector{ext}"
     f.write_bytes(b"not an engine")
     monkeypatch.setitem(sys.modules, "tensorrt", None)  # import tensorrt -> ImportError
@@ -88,6 +89,7 @@ def test_corrupt_onnx_is_backend_error(tmp_path: Path) -> None:
 
 # --- model metadata ---------------------------------------------------------------------
 
+
 def _write(tmp_path: Path, data: object, name: str = "m.json") -> Path:
     p = tmp_path / name
     p.write_text(json.dumps(data))
@@ -99,12 +101,21 @@ def _write(tmp_path: Path, data: object, name: str = "m.json") -> Path:
     [
         ({"kind": "detector", "input_size": [64, 64]}, "classes"),
         ({"kind": "detector", "classes": ["plate"], "input_size": [64]}, "input_size"),
-        ({"kind": "detector", "classes": ["plate"], "input_size": [64, 64],
-          "conf_threshold": 2}, "conf_threshold"),
+        (
+            {"kind": "detector", "classes": ["plate"], "input_size": [64, 64], "conf_threshold": 2},
+            "conf_threshold",
+        ),
         ({"kind": "reader", "input": {"height": 32, "width": 128}}, "alphabet"),
         ({"kind": "reader", "alphabet": "AB", "input": {"height": 32}}, "input.height/width"),
-        ({"kind": "reader", "alphabet": "AB", "blank_index": 2,
-          "input": {"height": 32, "width": 128}}, "blank_index"),
+        (
+            {
+                "kind": "reader",
+                "alphabet": "AB",
+                "blank_index": 2,
+                "input": {"height": 32, "width": 128},
+            },
+            "blank_index",
+        ),
         ({"kind": "classifier"}, "kind"),
         ({"classes": []}, "kind"),
     ],
@@ -131,15 +142,19 @@ def test_default_models_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 # --- Detector -----------------------------------------------------------------------------
 
+
 def test_detector_maps_boxes_back_to_frame(tmp_path: Path) -> None:
     # 256x128 frame into a 64x64 input: scale 0.25, 16 px padding top and bottom.
-    path = make_detector(tmp_path / "detector.onnx", [
-        (20, 30, 40, 38, 1, 0.9),   # plate
-        (10, 20, 50, 46, 0, 0.8),   # vehicle
-        (20, 0, 40, 10, 1, 0.95),   # lies in the padding only -> dropped
-        (21, 30, 41, 38, 1, 0.5),   # duplicate plate -> NMS
-        (0, 30, 5, 35, 1, 0.1),     # below threshold
-    ])
+    path = make_detector(
+        tmp_path / "detector.onnx",
+        [
+            (20, 30, 40, 38, 1, 0.9),  # plate
+            (10, 20, 50, 46, 0, 0.8),  # vehicle
+            (20, 0, 40, 10, 1, 0.95),  # lies in the padding only -> dropped
+            (21, 30, 41, 38, 1, 0.5),  # duplicate plate -> NMS
+            (0, 30, 5, 35, 1, 0.1),  # below threshold
+        ],
+    )
     det = Detector(path, threads=1)
     d = det.detect(np.zeros((128, 256, 3), np.uint8))
     assert d.names == ["plate", "vehicle"]
@@ -166,6 +181,7 @@ def test_wrong_kind_sidecar(tmp_path: Path) -> None:
 
 
 # --- Reader -------------------------------------------------------------------------------
+
 
 class FakeReaderBackend:
     """Fixed-batch backend whose 'reading' of each crop is its brightness, so order and
@@ -230,7 +246,8 @@ def test_reader_softmaxes_logits() -> None:
             return {"probs": np.log(super().run(inputs)["probs"]) * 3 + 1}
 
     reads = Reader("fake.pt", spec=SPEC, backend=Logits(None)).read(
-        [np.full((20, 80, 3), 20, np.uint8)])
+        [np.full((20, 80, 3), 20, np.uint8)]
+    )
     assert reads[0].text == "2" and 0.9 < reads[0].confidence <= 1.0
 
 
@@ -245,6 +262,7 @@ def test_reader_rejects_wrong_output_shape() -> None:
 
 # --- ALPR frame pipeline ---------------------------------------------------------------
 
+
 def test_associate_vehicles() -> None:
     plates = np.array([[10, 10, 20, 15], [100, 100, 110, 105], [48, 10, 58, 15]], np.float32)
     vehicles = np.array([[0, 0, 50, 50], [5, 5, 30, 30], [200, 200, 300, 300]], np.float32)
@@ -257,9 +275,16 @@ def test_associate_vehicles() -> None:
 
 
 def test_alpr_reads_full_resolution_crop(tmp_path: Path) -> None:
-    det = Detector(make_detector(tmp_path / "detector.onnx", [
-        (20, 30, 40, 38, 1, 0.9), (10, 20, 50, 46, 0, 0.8), (52, 40, 60, 44, 1, 0.7),
-    ]))
+    det = Detector(
+        make_detector(
+            tmp_path / "detector.onnx",
+            [
+                (20, 30, 40, 38, 1, 0.9),
+                (10, 20, 50, 46, 0, 0.8),
+                (52, 40, 60, 44, 1, 0.7),
+            ],
+        )
+    )
     calls: list[list[tuple[int, ...]]] = []
     reader = Reader(make_reader(tmp_path / "reader.onnx", "PW123"))
     orig = reader.read
@@ -295,8 +320,15 @@ def test_pt_backend_matches_onnx_export(tmp_path: Path, monkeypatch: pytest.Monk
             m.export = True
         if hasattr(m, "format"):
             m.format = "onnx"
-    torch.onnx.export(model, x, str(tmp_path / "det.onnx"), input_names=["images"],
-                      output_names=["output0"], opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        x,
+        str(tmp_path / "det.onnx"),
+        input_names=["images"],
+        output_names=["output0"],
+        opset_version=17,
+        dynamo=False,
+    )
     pt = load_backend(tmp_path / "det.pt", device="cpu").run({"images": x.numpy()})
     onnx_out = load_backend(tmp_path / "det.onnx", device="cpu").run({"images": x.numpy()})
     a, b = pt["output0"], onnx_out["output0"]
@@ -308,6 +340,7 @@ def test_pt_backend_matches_onnx_export(tmp_path: Path, monkeypatch: pytest.Monk
 # No GPU here: these fakes implement just the TensorRT 10 / cuda-python calls the backend
 # makes, with "device" memory in host RAM, so buffer sizing, profile handling, copies in and
 # out and the named-tensor bookkeeping are exercised for real.
+
 
 class _FakeCudart:
     class cudaMemcpyKind:  # noqa: N801 - mirrors cuda-python's names
@@ -413,10 +446,12 @@ def _fake_trt(cudart: _FakeCudart) -> object:
             return Engine() if data == b"fake engine" else None
 
     trt = types.SimpleNamespace(
-        __version__="10.fake", Logger=type("Logger", (), {"WARNING": 2, "__init__":
-                                                          lambda self, level: None}),
-        Runtime=Runtime, TensorIOMode=types.SimpleNamespace(INPUT="in", OUTPUT="out"),
-        nptype=lambda dt: np.float32, weights=weights,
+        __version__="10.fake",
+        Logger=type("Logger", (), {"WARNING": 2, "__init__": lambda self, level: None}),
+        Runtime=Runtime,
+        TensorIOMode=types.SimpleNamespace(INPUT="in", OUTPUT="out"),
+        nptype=lambda dt: np.float32,
+        weights=weights,
     )
     return trt
 
@@ -440,8 +475,9 @@ def test_tensorrt_backend_with_fake_runtime(
     for batch in (3, 1, 4):
         x = np.random.default_rng(batch).random((batch, 3, 4, 4), dtype=np.float32)
         out = b.run({"images": x})["probs"]
-        np.testing.assert_allclose(out, (x.reshape(batch, 48) @ trt.weights).reshape(batch, 2, 3),
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            out, (x.reshape(batch, 48) @ trt.weights).reshape(batch, 2, 3), rtol=1e-5
+        )
     assert len(cudart.blocks) == allocated  # nothing allocated per frame
     # Only the bytes of the current batch are copied, not the max-shape buffers.
     assert cudart.copies[-2:] == [(1, 4 * 48 * 4), (2, 4 * 6 * 4)]

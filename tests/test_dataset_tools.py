@@ -36,9 +36,12 @@ def _records(tmp_path: Path, n: int = 12) -> list[ImageRecord]:
     for i in range(n):
         w, h = 160 + 8 * i, 120
         img = _img(tmp_path / "src" / f"car ({i}).jpg", w, h, i)
-        boxes = [Box(VEHICLE, 5, 6, 150, 110), Box(PLATE, 40.4, 70.2, 90.7, 85.9, f"AB{i}"),
-                 Box(PLATE, -10, 100, 30, 130),  # crosses the border: clipped
-                 Box(PLATE, 50, 119.5, 80, 119.5)]  # zero height: dropped
+        boxes = [
+            Box(VEHICLE, 5, 6, 150, 110),
+            Box(PLATE, 40.4, 70.2, 90.7, 85.9, f"AB{i}"),
+            Box(PLATE, -10, 100, 30, 130),  # crosses the border: clipped
+            Box(PLATE, 50, 119.5, 80, 119.5),
+        ]  # zero height: dropped
         recs.append(ImageRecord(img, w, h, boxes, "voc"))
     return recs
 
@@ -72,8 +75,9 @@ def test_dataset_round_trip(tmp_path: Path) -> None:
     assert linked.is_symlink() and linked.read_bytes() == linked.resolve().read_bytes()
 
     back = {r.image.name: r for r in load_ultralytics(out / "data.yaml")}
-    also = {r.image.name: r for r in load_yolo(out / "labels" / "val",
-                                               class_map={0: VEHICLE, 1: PLATE})}
+    also = {
+        r.image.name: r for r in load_yolo(out / "labels" / "val", class_map={0: VEHICLE, 1: PLATE})
+    }
     assert set(also) <= set(back) and len(back) == len(recs)
     for rec in recs:
         got = back[rec.image.name]
@@ -166,9 +170,17 @@ def test_extract_frames_errors(tmp_path: Path) -> None:
 
 def test_crop_plates(tmp_path: Path) -> None:
     img = _img(tmp_path / "scene.jpg", 200, 100)
-    rec = ImageRecord(img, 200, 100, [
-        Box(PLATE, 50, 40, 100, 60, "AB12CD"), Box(PLATE, 120, 40, 170, 60),
-        Box(VEHICLE, 0, 0, 200, 100), Box(PLATE, 10, 10, 11, 11, "TINY")])
+    rec = ImageRecord(
+        img,
+        200,
+        100,
+        [
+            Box(PLATE, 50, 40, 100, 60, "AB12CD"),
+            Box(PLATE, 120, 40, 170, 60),
+            Box(VEHICLE, 0, 0, 200, 100),
+            Box(PLATE, 10, 10, 11, 11, "TINY"),
+        ],
+    )
     crops = crop_plates([rec], tmp_path / "out")
     assert [c.path.name for c in crops] == ["00001_AB12CD.jpg"]
     assert crops[0].box == (46, 38, 104, 62)  # expand_box, 8 % margin

@@ -84,8 +84,9 @@ def test_all_good_exits_zero_and_walks_folders(
     assert [Path(r["image"]).name for r in lines] == ["b.png", "a.JPG"]
 
 
-def test_empty_folder_is_an_error(tmp_path: Path, models: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_empty_folder_is_an_error(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["image", str(tmp_path / "empty"), "--models", str(models)]) == 1
     assert "no images" in capsys.readouterr().err
@@ -103,8 +104,9 @@ def test_csv_output(tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[
     assert rows[1]["image"].endswith("blank.bmp") and "empty" in rows[1]["error"]
 
 
-def test_missing_models_is_a_clear_setup_error(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_models_is_a_clear_setup_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rc = main(["image", str(_image(tmp_path / "a.jpg")), "--models", str(tmp_path / "nope")])
     assert rc == 2
     assert "detector.onnx" in capsys.readouterr().err
@@ -117,13 +119,19 @@ def test_image_command_does_not_import_torch(tmp_path: Path, models: Path) -> No
         f"rc = main(['image', {str(img)!r}, '--models', {str(models)!r}]); "
         "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["plates"][0]["text"] == "ABC123"
 
 
 # --- eval ---------------------------------------------------------------------------------
+
 
 def test_match_plates_one_to_one() -> None:
     gt = np.array([[0, 0, 10, 10], [100, 0, 110, 10], [0, 0, 10, 11]], np.float32)
@@ -137,8 +145,9 @@ def test_match_plates_one_to_one() -> None:
     assert fold("OI0I") == "0101"
 
 
-def test_eval_openalpr_layout(tmp_path: Path, models: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_openalpr_layout(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "bench"
     x1, y1, x2, y2 = PLATE_BOX
     cases = {  # region/name: (box, text) -- the stand-ins find PLATE_BOX and read ABC123
@@ -164,16 +173,18 @@ def test_eval_openalpr_layout(tmp_path: Path, models: Path,
     assert rows["overall"]["ocr_gt_crops_exact"] == 0.25
 
 
-def test_eval_yolo_with_sidecar_text(tmp_path: Path, models: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_yolo_with_sidecar_text(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "yolo"
     img = _image(root / "a.png")
     x1, y1, x2, y2 = PLATE_BOX
     cx, cy, w, h = (x1 + x2) / 2 / 256, (y1 + y2) / 2 / 128, (x2 - x1) / 256, (y2 - y1) / 128
     img.with_suffix(".txt").write_text(f"3 0.5 0.5 0.6 0.8\n0 {cx} {cy} {w} {h}\n")
     (root / "a.plate.txt").write_text("ABC123\n")
-    rc = main(["eval", str(root), "--format", "yolo", "--plate-class", "0",
-               "--models", str(models)])
+    rc = main(
+        ["eval", str(root), "--format", "yolo", "--plate-class", "0", "--models", str(models)]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     overall = out.strip().splitlines()[-1].split()

@@ -53,9 +53,20 @@ def _corners(box) -> tuple[float, float, float, float]:
 
 @pytest.mark.parametrize(
     ("name", "want"),
-    [("plat nomor", PLATE), ("license_plate", PLATE), ("License-Plate", PLATE), ("lp", PLATE),
-     ("plate", PLATE), ("car", VEHICLE), ("Truck", VEHICLE), ("bus", VEHICLE),
-     ("motorcycle", VEHICLE), ("vehicle", VEHICLE), ("person", None), ("traffic light", None)],
+    [
+        ("plat nomor", PLATE),
+        ("license_plate", PLATE),
+        ("License-Plate", PLATE),
+        ("lp", PLATE),
+        ("plate", PLATE),
+        ("car", VEHICLE),
+        ("Truck", VEHICLE),
+        ("bus", VEHICLE),
+        ("motorcycle", VEHICLE),
+        ("vehicle", VEHICLE),
+        ("person", None),
+        ("traffic light", None),
+    ],
 )
 def test_map_label(name: str, want: str | None) -> None:
     assert map_label(name) == want
@@ -102,8 +113,7 @@ def test_mixed_known_boxes(mixed) -> None:
     assert [_corners(b) for b in voc.boxes] == [(221, 114, 426, 185)]
     cm = recs["Cars116.jpg"]  # x=208.58 y=231.18 are the CENTRE of a 120x31 box
     assert cm.source_format == "createml"
-    assert _corners(cm.boxes[0]) == pytest.approx((148.579, 215.684, 268.579, 246.684),
-                                                  abs=1e-3)
+    assert _corners(cm.boxes[0]) == pytest.approx((148.579, 215.684, 268.579, 246.684), abs=1e-3)
     yo = recs["Cars100.jpg"]  # "15 0.4825 0.462547 0.1 0.041199" on a 400x267 image
     assert yo.source_format == "yolo" and (yo.width, yo.height) == (400, 267)
     assert _corners(yo.boxes[0]) == pytest.approx((173.0, 118.0, 213.0, 129.0), abs=0.01)
@@ -156,11 +166,16 @@ def test_coco(tmp_path: Path) -> None:
     _img(tmp_path / "images" / "a.jpg")
     _img(tmp_path / "images" / "b.jpg")
     coco = {
-        "images": [{"id": 1, "file_name": "a.jpg", "width": 80, "height": 60},
-                   {"id": 2, "file_name": "b.jpg", "width": 80, "height": 60},
-                   {"id": 3, "file_name": "gone.jpg", "width": 80, "height": 60}],
-        "categories": [{"id": 7, "name": "license_plate"}, {"id": 3, "name": "car"},
-                       {"id": 1, "name": "person"}],
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "width": 80, "height": 60},
+            {"id": 2, "file_name": "b.jpg", "width": 80, "height": 60},
+            {"id": 3, "file_name": "gone.jpg", "width": 80, "height": 60},
+        ],
+        "categories": [
+            {"id": 7, "name": "license_plate"},
+            {"id": 3, "name": "car"},
+            {"id": 1, "name": "person"},
+        ],
         "annotations": [
             {"image_id": 1, "category_id": 7, "bbox": [10, 20, 30, 8]},
             {"image_id": 1, "category_id": 3, "bbox": [0, 5, 70, 50]},
@@ -174,7 +189,9 @@ def test_coco(tmp_path: Path) -> None:
     assert [r.image.name for r in recs] == ["a.jpg", "b.jpg"]
     a = recs[0]
     assert [(b.label, _corners(b)) for b in a.boxes] == [
-        (PLATE, (10, 20, 40, 28)), (VEHICLE, (0, 5, 70, 55))]
+        (PLATE, (10, 20, 40, 28)),
+        (VEHICLE, (0, 5, 70, 55)),
+    ]
     assert recs[1].boxes == []  # an unannotated image is a negative, kept
     msgs = " ".join(p.message for p in problems)
     assert "person" in msgs and "gone.jpg" in msgs
@@ -184,8 +201,7 @@ def test_coco(tmp_path: Path) -> None:
 
 def test_coco_malformed(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"images": [], "annotations": [{"image_id": 1}],
-                                "categories": []}))
+    path.write_text(json.dumps({"images": [], "annotations": [{"image_id": 1}], "categories": []}))
     with pytest.raises(LabelError, match="bad.json.*annotation 0"):
         load_coco(path)
 
@@ -199,11 +215,14 @@ def test_imglab(tmp_path: Path) -> None:
         "<box top='0' left='0' width='90' height='45'><label>car</label></box>"
         "<box top='1' left='1' width='5' height='5' ignore='1'><label>plate</label></box>"
         "<box top='2' left='3' width='10' height='4'/>"
-        "</image></images></dataset>")
+        "</image></images></dataset>"
+    )
     recs = load_imglab(tmp_path / "dets.xml")
     assert len(recs) == 1 and (recs[0].width, recs[0].height) == (100, 50)
     assert [(b.label, _corners(b)) for b in recs[0].boxes] == [
-        (PLATE, (20, 10, 50, 22)), (VEHICLE, (0, 0, 90, 45))]  # unlabelled box needs a default
+        (PLATE, (20, 10, 50, 22)),
+        (VEHICLE, (0, 0, 90, 45)),
+    ]  # unlabelled box needs a default
     recs = load_imglab(tmp_path / "dets.xml", default_label=PLATE)
     assert _corners(recs[0].boxes[-1]) == (3, 2, 13, 6)
     # the folder walker recognises imglab XML by its root element
@@ -233,7 +252,9 @@ def test_filename_crops(tmp_path: Path) -> None:
     problems: list = []
     recs = load_filename_crops(tmp_path, region="br", problems=problems)
     assert [(r.plates[0].text, _corners(r.boxes[0])) for r in recs] == [
-        ("ABC1234", (0, 0, 60, 20)), ("XYZ9A99", (0, 0, 50, 18))]
+        ("ABC1234", (0, 0, 60, 20)),
+        ("XYZ9A99", (0, 0, 50, 18)),
+    ]
     assert all(r.region == "br" for r in recs)
     assert [p.path.name for p in problems] == ["not-a-crop.jpg"]
     # auto mode only treats a folder as crops when every image name carries text
@@ -263,7 +284,9 @@ def test_yolo_class_map(tmp_path: Path) -> None:
     problems: list = []
     rec = parse_yolo(tmp_path / "a.txt", class_map={0: PLATE, 2: VEHICLE}, problems=problems)
     assert [(b.label, _corners(b)) for b in rec.boxes] == [
-        (PLATE, pytest.approx((40, 20, 60, 30))), (VEHICLE, pytest.approx((0, 0, 100, 50)))]
+        (PLATE, pytest.approx((40, 20, 60, 30))),
+        (VEHICLE, pytest.approx((0, 0, 100, 50))),
+    ]
     assert "class id 9" in problems[0].message
     (tmp_path / "classes.txt").write_text("licence plate\nperson\ncar\n")
     rec = parse_yolo(tmp_path / "a.txt", problems=[])
@@ -277,7 +300,8 @@ def test_voc_vehicle_and_text(tmp_path: Path) -> None:
         "</size><object><name>car</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>90</xmax>"
         "<ymax>48</ymax></bndbox></object><object><name>license_plate</name><text>b 12-x</text>"
         "<bndbox><xmin>40</xmin><ymin>30</ymin><xmax>60</xmax><ymax>36</ymax></bndbox></object>"
-        "</annotation>")
+        "</annotation>"
+    )
     rec = parse_voc(tmp_path / "x.xml")
     assert [(b.label, b.text) for b in rec.boxes] == [(VEHICLE, None), (PLATE, "B12X")]
 
@@ -288,10 +312,9 @@ def test_malformed_files_are_reported_and_skipped(tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("0 0.5 0.5 0.2 0.2\n")
     (tmp_path / "badxml.xml").write_text("<annotation><object>")
     (tmp_path / "notnorm.txt").write_text("0 50 25 20 10\n")
-    (tmp_path / "badjson.json").write_text("[{\"image\": ")
+    (tmp_path / "badjson.json").write_text('[{"image": ')
     (tmp_path / "words.txt").write_text("zero 0.5 0.5 0.1 0.1\n")
-    (tmp_path / "orphan.xml").write_text(
-        "<annotation><filename>orphan.jpg</filename></annotation>")
+    (tmp_path / "orphan.xml").write_text("<annotation><filename>orphan.jpg</filename></annotation>")
     (tmp_path / "classes.txt").write_text("plate\n")
     res = scan_folder(tmp_path)
     assert [r.image.name for r in res.records] == ["good.jpg"]
@@ -301,7 +324,11 @@ def test_malformed_files_are_reported_and_skipped(tmp_path: Path) -> None:
     assert "JSON" in errs["badjson.json"] and "line 1" in errs["words.txt"]
     assert [p.name for p in res.orphan_labels] == ["orphan.xml"]
     assert sorted(p.name for p in res.unlabelled_images) == [
-        "badjson.jpg", "badxml.jpg", "notnorm.jpg", "words.jpg"]
+        "badjson.jpg",
+        "badxml.jpg",
+        "notnorm.jpg",
+        "words.jpg",
+    ]
     with pytest.raises(MissingImage, match="orphan.xml"):
         parse_voc(tmp_path / "orphan.xml")
 
@@ -309,11 +336,22 @@ def test_malformed_files_are_reported_and_skipped(tmp_path: Path) -> None:
 def test_createml_multi_entry_and_missing(tmp_path: Path) -> None:
     _img(tmp_path / "a.jpg", 100, 50)
     path = tmp_path / "all.json"
-    path.write_text(json.dumps([
-        {"image": "a.jpg", "annotations": [
-            {"label": "plate", "coordinates": {"x": 50, "y": 25, "width": 20, "height": 10}}]},
-        {"image": "gone.jpg", "annotations": []},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "image": "a.jpg",
+                    "annotations": [
+                        {
+                            "label": "plate",
+                            "coordinates": {"x": 50, "y": 25, "width": 20, "height": 10},
+                        }
+                    ],
+                },
+                {"image": "gone.jpg", "annotations": []},
+            ]
+        )
+    )
     problems: list = []
     recs = parse_createml(path, problems=problems)
     assert len(recs) == 1 and _corners(recs[0].boxes[0]) == (40, 20, 60, 30)

@@ -28,8 +28,9 @@ def test_letterbox_round_trip(hw: tuple[int, int], size: int | tuple[int, int]) 
     out, lb = letterbox(frame, size)
     th, tw = (size, size) if isinstance(size, int) else size
     assert out.shape == (th, tw, 3)
-    boxes = np.array([[0, 0, w, h], [10.5, 20.25, 110, 90], [w / 3, h / 2, w - 1, h - 1]],
-                     np.float32)
+    boxes = np.array(
+        [[0, 0, w, h], [10.5, 20.25, 110, 90], [w / 3, h / 2, w - 1, h - 1]], np.float32
+    )
     fwd = boxes.copy()
     fwd[:, [0, 2]] = fwd[:, [0, 2]] * lb.scale + lb.pad_x
     fwd[:, [1, 3]] = fwd[:, [1, 3]] * lb.scale + lb.pad_y
@@ -67,8 +68,9 @@ def test_box_iou_values() -> None:
 
 
 def test_nms_suppresses_overlaps_keeps_separate() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]],
-                     np.float32)
+    boxes = np.array(
+        [[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10.5]], np.float32
+    )
     scores = np.array([0.8, 0.9, 0.7, 0.6], np.float32)
     keep = nms(boxes, scores, 0.5)
     assert keep.tolist() == [1, 2]  # best first; 0 and 3 overlap box 1 by > 0.5
@@ -90,8 +92,7 @@ def test_batched_nms_classes_do_not_suppress_each_other() -> None:
 def test_batched_nms_with_negative_coordinates() -> None:
     # Regression: an offset of max+1 let class 1 at [-100..-50] land on class 0's range.
     # Boxes may extend past the origin before clipping (decoded centre minus half size).
-    boxes = np.array([[-100, -100, 10, 10], [-100, -100, 10, 10], [-99, -100, 10, 10]],
-                     np.float32)
+    boxes = np.array([[-100, -100, 10, 10], [-100, -100, 10, 10], [-99, -100, 10, 10]], np.float32)
     keep = batched_nms(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 1, 0]), 0.5)
     assert sorted(keep.tolist()) == [0, 1]
 
@@ -102,12 +103,15 @@ def _head(rows: list[tuple[float, float, float, float, list[float]]]) -> np.ndar
 
 
 def test_decode_yolo_filters_converts_and_suppresses() -> None:
-    out = _head([
-        (50, 50, 20, 10, [0.1, 0.9]),   # plate
-        (51, 50, 20, 10, [0.05, 0.8]),  # duplicate plate -> suppressed
-        (50, 50, 100, 80, [0.7, 0.2]),  # vehicle around it -> kept (other class)
-        (10, 10, 5, 5, [0.1, 0.2]),     # below threshold
-    ] + [(0, 0, 1, 1, [0.0, 0.0])] * 4)
+    out = _head(
+        [
+            (50, 50, 20, 10, [0.1, 0.9]),  # plate
+            (51, 50, 20, 10, [0.05, 0.8]),  # duplicate plate -> suppressed
+            (50, 50, 100, 80, [0.7, 0.2]),  # vehicle around it -> kept (other class)
+            (10, 10, 5, 5, [0.1, 0.2]),  # below threshold
+        ]
+        + [(0, 0, 1, 1, [0.0, 0.0])] * 4
+    )
     boxes, scores, classes = decode_yolo(out, 0.25, 0.5, num_classes=2)
     assert classes.tolist() == [1, 0]
     np.testing.assert_allclose(scores, [0.9, 0.7], atol=1e-6)
@@ -127,8 +131,9 @@ def test_decode_yolo_layouts_and_empty() -> None:
 
 def test_decode_yolo_num_classes_resolves_few_anchors() -> None:
     # 3 anchors < 6 channels: without num_classes the shorter-axis guess would be wrong.
-    out = _head([(50, 50, 20, 10, [0.1, 0.9]), (10, 10, 4, 4, [0.8, 0.0]),
-                 (0, 0, 1, 1, [0.0, 0.0])])
+    out = _head(
+        [(50, 50, 20, 10, [0.1, 0.9]), (10, 10, 4, 4, [0.8, 0.0]), (0, 0, 1, 1, [0.0, 0.0])]
+    )
     boxes, _, classes = decode_yolo(out, 0.25, 0.5, num_classes=2)
     assert sorted(classes.tolist()) == [0, 1] and boxes.shape == (2, 4)
     with pytest.raises(ValueError, match="4 \\+ 3 classes"):

@@ -36,9 +36,17 @@ def crop_name(index: int, text: str | None, with_text: bool) -> str:
     return f"{index:05d}.jpg"
 
 
-def crop_plates(records: Iterable[ImageRecord], out_dir: Path | str, *, margin: float = 0.08,
-                include_unread: bool = False, labels_csv: bool = False, start: int = 1,
-                min_size: int = 4, jpeg_quality: int = 95) -> list[Crop]:
+def crop_plates(
+    records: Iterable[ImageRecord],
+    out_dir: Path | str,
+    *,
+    margin: float = 0.08,
+    include_unread: bool = False,
+    labels_csv: bool = False,
+    start: int = 1,
+    min_size: int = 4,
+    jpeg_quality: int = 95,
+) -> list[Crop]:
     """Write one JPEG per plate box; return what was written.
 
     Plates without text are skipped unless ``include_unread`` (then named ``NNNNN.jpg``).
@@ -62,8 +70,9 @@ def crop_plates(records: Iterable[ImageRecord], out_dir: Path | str, *, margin: 
             if x2 - x1 < min_size or y2 - y1 < min_size:
                 continue
             path = out / crop_name(index, p.text, with_text=not labels_csv)
-            if not cv2.imwrite(str(path), img[y1:y2, x1:x2],
-                               [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
+            if not cv2.imwrite(
+                str(path), img[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+            ):
                 raise OSError(f"cannot write {path}")
             crops.append(Crop(path, p.text, rec.image, (x1, y1, x2, y2)))
             index += 1

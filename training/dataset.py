@@ -65,10 +65,16 @@ def _unique_name(rec: ImageRecord, taken: set[str]) -> str:
     return name
 
 
-def write_yolo_dataset(records: Iterable[ImageRecord], out_dir: Path | str, *,
-                       val_fraction: float = 0.2, copy: bool = False,
-                       classes: Sequence[str] = DETECTOR_CLASSES, min_size: float = 1.0,
-                       overwrite: bool = False) -> DatasetSummary:
+def write_yolo_dataset(
+    records: Iterable[ImageRecord],
+    out_dir: Path | str,
+    *,
+    val_fraction: float = 0.2,
+    copy: bool = False,
+    classes: Sequence[str] = DETECTOR_CLASSES,
+    min_size: float = 1.0,
+    overwrite: bool = False,
+) -> DatasetSummary:
     """Write the dataset and return what went where.
 
     Existing files in ``out_dir``'s images/labels folders are an error unless ``overwrite``, so
@@ -112,7 +118,8 @@ def write_yolo_dataset(records: Iterable[ImageRecord], out_dir: Path | str, *,
             os.symlink(src, dst)
         # An empty label file marks a deliberate negative for Ultralytics.
         (out / "labels" / split / f"{Path(name).stem}.txt").write_text(
-            "".join(line + "\n" for line in lines))
+            "".join(line + "\n" for line in lines)
+        )
         summary.images[split] += 1
         summary.boxes[split] += len(lines)
     data = {

@@ -29,9 +29,16 @@ def frame_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(np.abs(a - b)))
 
 
-def extract_frames(video: Path | str, out_dir: Path | str, *, every: int = 10,
-                   min_diff: float = 2.0, max_frames: int | None = None,
-                   jpeg_quality: int = 95, prefix: str | None = None) -> list[Path]:
+def extract_frames(
+    video: Path | str,
+    out_dir: Path | str,
+    *,
+    every: int = 10,
+    min_diff: float = 2.0,
+    max_frames: int | None = None,
+    jpeg_quality: int = 95,
+    prefix: str | None = None,
+) -> list[Path]:
     """Write every ``every``-th frame that is not a near-duplicate of the last kept one as
     ``<prefix>_<frame index:06d>.jpg``; return the written paths in order.
 

@@ -27,10 +27,14 @@ def is_coco(data: object) -> bool:
     return isinstance(data, dict) and "images" in data and "annotations" in data
 
 
-def load_coco(json_path: Path | str, *, image_dir: Path | None = None,
-              label_map: Mapping[str, str | None] | None = None,
-              problems: list[ImportProblem] | None = None,
-              data: object = None) -> list[ImageRecord]:
+def load_coco(
+    json_path: Path | str,
+    *,
+    image_dir: Path | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+    data: object = None,
+) -> list[ImageRecord]:
     """All images of one instances file. Image paths resolve against ``image_dir`` (default: the
     JSON's folder, then its ``images/`` subfolder)."""
     json_path = Path(json_path)
@@ -59,7 +63,8 @@ def load_coco(json_path: Path | str, *, image_dir: Path | None = None,
             iid, cid, bbox = int(ann["image_id"]), int(ann["category_id"]), ann["bbox"]
         except (KeyError, TypeError, ValueError):
             raise LabelError(
-                json_path, f"annotation {k}: needs image_id, category_id, bbox") from None
+                json_path, f"annotation {k}: needs image_id, category_id, bbox"
+            ) from None
         if cid not in cats:
             raise LabelError(json_path, f"annotation {k}: unknown category_id {cid}")
         label = cats[cid]

@@ -22,9 +22,23 @@ IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif",
 # Foreign class names seen in public plate/vehicle sets, normalised by _norm_label.
 PLATE_NAMES = frozenset(
     {
-        "plate", "plates", "lp", "plat", "plat nomor", "license plate", "licence plate",
-        "license plates", "licence plates", "licenseplate", "licenceplate", "number plate",
-        "numberplate", "car plate", "registration plate", "placa", "plaque",
+        "plate",
+        "plates",
+        "lp",
+        "plat",
+        "plat nomor",
+        "license plate",
+        "licence plate",
+        "license plates",
+        "licence plates",
+        "licenseplate",
+        "licenceplate",
+        "number plate",
+        "numberplate",
+        "car plate",
+        "registration plate",
+        "placa",
+        "plaque",
     }
 )
 VEHICLE_NAMES = frozenset(
@@ -57,8 +71,9 @@ class ImportProblem:
         return f"{self.severity}: {self.path}: {self.message}"
 
 
-def note(problems: list[ImportProblem] | None, path: Path, message: str,
-         severity: str = "warning") -> None:
+def note(
+    problems: list[ImportProblem] | None, path: Path, message: str, severity: str = "warning"
+) -> None:
     """Record a problem in ``problems`` when the caller collects them, else log it."""
     if problems is not None:
         problems.append(ImportProblem(Path(path), message, severity))
@@ -131,8 +146,9 @@ def _image_dirs(label_path: Path) -> list[Path]:
     return dirs
 
 
-def find_image(label_path: Path, named: str | None = None,
-               search_dirs: list[Path] | None = None) -> Path | None:
+def find_image(
+    label_path: Path, named: str | None = None, search_dirs: list[Path] | None = None
+) -> Path | None:
     """The image a label file describes.
 
     ``named`` is the file name the label itself gives (VOC <filename>, CreateML "image"); it

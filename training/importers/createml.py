@@ -26,14 +26,16 @@ FORMAT = "createml"
 
 
 def is_createml(data: object) -> bool:
-    return isinstance(data, list) and all(
-        isinstance(e, dict) and "annotations" in e for e in data
-    )
+    return isinstance(data, list) and all(isinstance(e, dict) and "annotations" in e for e in data)
 
 
-def parse_createml(json_path: Path, *, data: object = None,
-                   label_map: Mapping[str, str | None] | None = None,
-                   problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def parse_createml(
+    json_path: Path,
+    *,
+    data: object = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """One CreateML file -> records. Entries whose image is missing raise MissingImage when the
     file has one entry; in multi-entry files they are reported and skipped."""
     json_path = Path(json_path)
@@ -61,25 +63,41 @@ def parse_createml(json_path: Path, *, data: object = None,
         for j, ann in enumerate(entry.get("annotations") or []):
             label = map_label(str(ann.get("label", "")), label_map)
             if label is None:
-                note(problems, json_path,
-                     f"{where} annotation {j}: class {ann.get('label')!r} not mapped; skipped")
+                note(
+                    problems,
+                    json_path,
+                    f"{where} annotation {j}: class {ann.get('label')!r} not mapped; skipped",
+                )
                 continue
             c = ann.get("coordinates")
             if not isinstance(c, dict):
                 raise LabelError(json_path, f"{where} annotation {j}: no 'coordinates'")
-            cx, cy, w, h = (parse_float(c.get(k), json_path, f"{where} annotation {j} {k}")
-                            for k in ("x", "y", "width", "height"))
+            cx, cy, w, h = (
+                parse_float(c.get(k), json_path, f"{where} annotation {j} {k}")
+                for k in ("x", "y", "width", "height")
+            )
             if w < 0 or h < 0:
                 raise LabelError(json_path, f"{where} annotation {j}: negative width/height")
-            boxes.append(Box(label, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2,
-                             normalise_text(ann.get("text"))))
+            boxes.append(
+                Box(
+                    label,
+                    cx - w / 2,
+                    cy - h / 2,
+                    cx + w / 2,
+                    cy + h / 2,
+                    normalise_text(ann.get("text")),
+                )
+            )
         records.append(ImageRecord(image, width, height, boxes, FORMAT))
     return records
 
 
-def load_createml(paths: Path | str | list[Path], *,
-                  label_map: Mapping[str, str | None] | None = None,
-                  problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_createml(
+    paths: Path | str | list[Path],
+    *,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     records = []
     for p in as_path_list(paths, "*.json"):
         try:

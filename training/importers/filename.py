@@ -33,12 +33,12 @@ def parse_filename_crop(path: Path, *, region: str | None = None) -> ImageRecord
     if text is None:
         raise LabelError(path, "file name is not NNNNN_TEXT")
     w, h = image_size(path)
-    return ImageRecord(path, w, h, [Box(PLATE, 0.0, 0.0, float(w), float(h), text)], FORMAT,
-                       region)
+    return ImageRecord(path, w, h, [Box(PLATE, 0.0, 0.0, float(w), float(h), text)], FORMAT, region)
 
 
-def load_filename_crops(folder: Path | str, *, region: str | None = None,
-                        problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_filename_crops(
+    folder: Path | str, *, region: str | None = None, problems: list[ImportProblem] | None = None
+) -> list[ImageRecord]:
     """All images directly in ``folder``; names that do not carry text are reported."""
     records = []
     for p in sorted(Path(folder).iterdir()):

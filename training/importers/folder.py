@@ -27,12 +27,20 @@ from training.importers.common import (
 from training.records import ImageRecord
 
 FORMATS: tuple[str, ...] = (
-    "voc", "yolo", "createml", "coco", "imglab", "openalpr", "openalpr-csv", "filename",
+    "voc",
+    "yolo",
+    "createml",
+    "coco",
+    "imglab",
+    "openalpr",
+    "openalpr-csv",
+    "filename",
 )
 LABEL_EXTS = frozenset({".xml", ".json", ".txt", ".csv"})
 # Files that live in label folders but label nothing.
-_NOT_LABELS = frozenset({"classes.txt", "readme.txt", "license.txt", "licence.txt",
-                         "requirements.txt", "notes.txt"})
+_NOT_LABELS = frozenset(
+    {"classes.txt", "readme.txt", "license.txt", "licence.txt", "requirements.txt", "notes.txt"}
+)
 
 
 @dataclass
@@ -63,7 +71,9 @@ class FolderImport:
             "by_format": self.by_format(),
             "unlabelled_images": len(self.unlabelled_images),
             "degenerate_boxes": sum(
-                1 for r in self.records for b in r.boxes
+                1
+                for r in self.records
+                for b in r.boxes
                 if (c := b.clipped(r.width, r.height)).width < 1 or c.height < 1
             ),
             "orphan_labels": len(self.orphan_labels),
@@ -118,9 +128,13 @@ def sniff(path: Path) -> tuple[str | None, object]:
     return None, None
 
 
-def scan_folder(root: Path | str, formats: str | Iterable[str] = "auto", *,
-                class_map: yolo.ClassMap = None,
-                label_map: Mapping[str, str | None] | None = None) -> FolderImport:
+def scan_folder(
+    root: Path | str,
+    formats: str | Iterable[str] = "auto",
+    *,
+    class_map: yolo.ClassMap = None,
+    label_map: Mapping[str, str | None] | None = None,
+) -> FolderImport:
     """Walk ``root`` recursively and import every label file of the wanted formats."""
     root = Path(root)
     if not root.is_dir():
@@ -147,16 +161,22 @@ def scan_folder(root: Path | str, formats: str | Iterable[str] = "auto", *,
 
     unlabelled = [p for p in images if p.resolve() not in claimed]
     if "filename" in wanted:
-        unlabelled = _filename_crops(unlabelled, label_dirs, explicit=formats != "auto",
-                                     result=result)
+        unlabelled = _filename_crops(
+            unlabelled, label_dirs, explicit=formats != "auto", result=result
+        )
     result.unlabelled_images = unlabelled
     return result
 
 
-def _import_label(lbl: Path, wanted: frozenset[str], result: FolderImport,
-                  claimed: dict[Path, Path], resolvers: dict[Path, yolo.Resolver],
-                  class_map: yolo.ClassMap,
-                  label_map: Mapping[str, str | None] | None) -> bool:
+def _import_label(
+    lbl: Path,
+    wanted: frozenset[str],
+    result: FolderImport,
+    claimed: dict[Path, Path],
+    resolvers: dict[Path, yolo.Resolver],
+    class_map: yolo.ClassMap,
+    label_map: Mapping[str, str | None] | None,
+) -> bool:
     """Sniff and parse one label file into ``result``; True when it was a wanted label file
     (parsed, orphaned or malformed), False when it is not a label of a wanted format."""
     probs = result.problems
@@ -171,8 +191,7 @@ def _import_label(lbl: Path, wanted: frozenset[str], result: FolderImport,
                 resolvers[lbl.parent] = yolo.make_resolver(class_map, lbl, label_map)
             recs = [yolo.parse_yolo(lbl, resolver=resolvers[lbl.parent], problems=probs)]
         elif fmt == "createml":
-            recs = createml.parse_createml(lbl, data=payload, label_map=label_map,
-                                           problems=probs)
+            recs = createml.parse_createml(lbl, data=payload, label_map=label_map, problems=probs)
         elif fmt == "coco":
             recs = coco.load_coco(lbl, data=payload, label_map=label_map, problems=probs)
         elif fmt == "imglab":
@@ -192,18 +211,27 @@ def _import_label(lbl: Path, wanted: frozenset[str], result: FolderImport,
     for rec in recs:
         key = rec.image.resolve()
         if key in claimed:
-            probs.append(ImportProblem(
-                lbl, f"{rec.image.name} is already labelled by {claimed[key].name}; "
-                "this label is ignored", "warning"))
+            probs.append(
+                ImportProblem(
+                    lbl,
+                    f"{rec.image.name} is already labelled by {claimed[key].name}; "
+                    "this label is ignored",
+                    "warning",
+                )
+            )
             continue
         claimed[key] = lbl
         result.records.append(rec)
     return True
 
 
-def scan_path(path: Path | str, formats: str | Iterable[str] = "auto", *,
-              class_map: yolo.ClassMap = None,
-              label_map: Mapping[str, str | None] | None = None) -> FolderImport:
+def scan_path(
+    path: Path | str,
+    formats: str | Iterable[str] = "auto",
+    *,
+    class_map: yolo.ClassMap = None,
+    label_map: Mapping[str, str | None] | None = None,
+) -> FolderImport:
     """A folder (see :func:`scan_folder`) or one label file (COCO/imglab/CreateML/CSV/...)."""
     path = Path(path)
     if path.is_dir():
@@ -223,8 +251,9 @@ def scan_path(path: Path | str, formats: str | Iterable[str] = "auto", *,
     return result
 
 
-def _filename_crops(unlabelled: list[Path], label_dirs: set[Path], *, explicit: bool,
-                    result: FolderImport) -> list[Path]:
+def _filename_crops(
+    unlabelled: list[Path], label_dirs: set[Path], *, explicit: bool, result: FolderImport
+) -> list[Path]:
     """Turn unlabelled ``NNNNN_TEXT`` crops into records. In auto mode only folders with no
     label files whose every image follows the pattern qualify, so a stray ``0001_2.jpg`` in a
     detection set is not mistaken for a plate crop."""
@@ -249,9 +278,13 @@ def _filename_crops(unlabelled: list[Path], label_dirs: set[Path], *, explicit: 
     return sorted(left)
 
 
-def load_folder(path: Path | str, formats: str | Iterable[str] = "auto", *,
-                class_map: yolo.ClassMap = None,
-                label_map: Mapping[str, str | None] | None = None) -> list[ImageRecord]:
+def load_folder(
+    path: Path | str,
+    formats: str | Iterable[str] = "auto",
+    *,
+    class_map: yolo.ClassMap = None,
+    label_map: Mapping[str, str | None] | None = None,
+) -> list[ImageRecord]:
     """Records of every labelled image under ``path``; problems, unlabelled images and orphan
     labels are logged (use :func:`scan_folder` to get them as data)."""
     result = scan_folder(path, formats, class_map=class_map, label_map=label_map)
@@ -260,9 +293,17 @@ def load_folder(path: Path | str, formats: str | Iterable[str] = "auto", *,
     for p in result.problems:
         (log.error if p.severity == "error" else log.warning)("%s", p)
     if result.unlabelled_images:
-        log.warning("%d image(s) without labels under %s, e.g. %s",
-                    len(result.unlabelled_images), path, result.unlabelled_images[0].name)
+        log.warning(
+            "%d image(s) without labels under %s, e.g. %s",
+            len(result.unlabelled_images),
+            path,
+            result.unlabelled_images[0].name,
+        )
     if result.orphan_labels:
-        log.warning("%d label file(s) without an image under %s, e.g. %s",
-                    len(result.orphan_labels), path, result.orphan_labels[0].name)
+        log.warning(
+            "%d label file(s) without an image under %s, e.g. %s",
+            len(result.orphan_labels),
+            path,
+            result.orphan_labels[0].name,
+        )
     return result.records

@@ -27,11 +27,15 @@ def is_imglab(root: ET.Element) -> bool:
     return root.tag == "dataset" or (root.find("images") is not None and root.tag != "annotation")
 
 
-def load_imglab(xml_path: Path | str, *, image_dir: Path | None = None,
-                default_label: str | None = None,
-                label_map: Mapping[str, str | None] | None = None,
-                problems: list[ImportProblem] | None = None,
-                root: ET.Element | None = None) -> list[ImageRecord]:
+def load_imglab(
+    xml_path: Path | str,
+    *,
+    image_dir: Path | None = None,
+    default_label: str | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+    root: ET.Element | None = None,
+) -> list[ImageRecord]:
     xml_path = Path(xml_path)
     if root is None:
         try:
@@ -60,10 +64,13 @@ def load_imglab(xml_path: Path | str, *, image_dir: Path | None = None,
             if label is None:
                 note(problems, xml_path, f"{name} box {j}: label {raw!r} not mapped; skipped")
                 continue
-            top, left, w, h = (parse_float(b.get(a), xml_path, f"{name} box {j} {a}")
-                               for a in ("top", "left", "width", "height"))
+            top, left, w, h = (
+                parse_float(b.get(a), xml_path, f"{name} box {j} {a}")
+                for a in ("top", "left", "width", "height")
+            )
             # imglab sizes are inclusive pixel counts; the corner arithmetic is the same.
-            boxes.append(Box(label, left, top, left + w, top + h,
-                             normalise_text(b.findtext("text"))))
+            boxes.append(
+                Box(label, left, top, left + w, top + h, normalise_text(b.findtext("text")))
+            )
         records.append(ImageRecord(path, width, height, boxes, FORMAT))
     return records

@@ -60,8 +60,9 @@ def parse_openalpr_tsv(txt_path: Path, *, region: str | None = None) -> ImageRec
             image = find_image(txt_path, f[0].strip())
             if image is None:
                 raise MissingImage(txt_path, f"image {f[0]!r} not found")
-        x, y, w, h = (parse_float(v, txt_path, f"line {n} {k}")
-                      for v, k in zip(f[1:5], "xywh", strict=True))
+        x, y, w, h = (
+            parse_float(v, txt_path, f"line {n} {k}") for v, k in zip(f[1:5], "xywh", strict=True)
+        )
         if w <= 0 or h <= 0:
             raise LabelError(txt_path, f"line {n}: width/height must be positive")
         text = normalise_text(f[5]) if len(f) > 5 else None
@@ -71,8 +72,12 @@ def parse_openalpr_tsv(txt_path: Path, *, region: str | None = None) -> ImageRec
     return ImageRecord(image, width, height, boxes, FORMAT, region or region_of(txt_path))
 
 
-def load_openalpr(paths: Path | str | list[Path], *, region: str | None = None,
-                  problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_openalpr(
+    paths: Path | str | list[Path],
+    *,
+    region: str | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """Every ``*.txt`` label under a benchmark folder such as openalpr-dev/ or openalpr-dev/us."""
     records = []
     for p in as_path_list(paths, "*.txt"):
@@ -88,9 +93,13 @@ def is_crops_csv(first_line: str) -> bool:
     return len(f) == 3 and is_image(Path(f[0].strip()))
 
 
-def load_openalpr_crops_csv(csv_path: Path | str, *, image_dir: Path | None = None,
-                            region: str = "us",
-                            problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_openalpr_crops_csv(
+    csv_path: Path | str,
+    *,
+    image_dir: Path | None = None,
+    region: str = "us",
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """``groundtruth.csv`` -> one whole-image plate record per row. Rows whose image is absent
     or whose fields are wrong are reported and skipped."""
     csv_path = Path(csv_path)

@@ -25,9 +25,13 @@ from training.records import Box, ImageRecord
 FORMAT = "voc"
 
 
-def parse_voc(xml_path: Path, *, image: Path | None = None,
-              label_map: Mapping[str, str | None] | None = None,
-              problems: list[ImportProblem] | None = None) -> ImageRecord:
+def parse_voc(
+    xml_path: Path,
+    *,
+    image: Path | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> ImageRecord:
     """One VOC file -> record. Raises LabelError (MissingImage when the picture is absent)."""
     xml_path = Path(xml_path)
     try:
@@ -46,21 +50,29 @@ def parse_voc(xml_path: Path, *, image: Path | None = None,
     if all(declared) and declared != ("0", "0"):
         dw, dh = (int(parse_float(v, xml_path, "size")) for v in declared)
         if (dw, dh) != (width, height):
-            note(problems, xml_path,
-                 f"<size> says {dw}x{dh} but {image.name} is {width}x{height}; boxes kept as is")
+            note(
+                problems,
+                xml_path,
+                f"<size> says {dw}x{dh} but {image.name} is {width}x{height}; boxes kept as is",
+            )
     boxes: list[Box] = []
     for i, obj in enumerate(root.iter("object")):
         name = (obj.findtext("name") or "").strip()
         label = map_label(name, label_map)
         if label is None:
-            note(problems, xml_path, f"object {i}: class {name!r} is neither plate nor vehicle; "
-                 "skipped")
+            note(
+                problems,
+                xml_path,
+                f"object {i}: class {name!r} is neither plate nor vehicle; skipped",
+            )
             continue
         bb = obj.find("bndbox")
         if bb is None:
             raise LabelError(xml_path, f"object {i} ({name!r}) has no <bndbox>")
-        x1, y1, x2, y2 = (parse_float(bb.findtext(k), xml_path, f"object {i} {k}")
-                          for k in ("xmin", "ymin", "xmax", "ymax"))
+        x1, y1, x2, y2 = (
+            parse_float(bb.findtext(k), xml_path, f"object {i} {k}")
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        )
         if x2 < x1 or y2 < y1:
             raise LabelError(xml_path, f"object {i}: xmax/ymax below xmin/ymin")
         # Some VOC tools put plate text in an attribute or a <text> child.
@@ -69,9 +81,12 @@ def parse_voc(xml_path: Path, *, image: Path | None = None,
     return ImageRecord(image, width, height, boxes, FORMAT)
 
 
-def load_voc(paths: Path | str | list[Path], *,
-             label_map: Mapping[str, str | None] | None = None,
-             problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_voc(
+    paths: Path | str | list[Path],
+    *,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """Every VOC file under a folder (or the given files); bad files are reported and skipped."""
     records = []
     for p in as_path_list(paths, "*.xml"):

@@ -58,8 +58,9 @@ def find_classes_file(label_path: Path, levels: int = 2) -> Path | None:
     return None
 
 
-def resolver_from_names(names: list[str],
-                        label_map: Mapping[str, str | None] | None = None) -> Resolver:
+def resolver_from_names(
+    names: list[str], label_map: Mapping[str, str | None] | None = None
+) -> Resolver:
     mapped = [map_label(n, label_map) for n in names]
     if len(mapped) == 1:
         only = mapped[0]
@@ -67,8 +68,11 @@ def resolver_from_names(names: list[str],
     return lambda cid: mapped[cid] if 0 <= cid < len(mapped) else None
 
 
-def make_resolver(class_map: ClassMap, label_path: Path | None = None,
-                  label_map: Mapping[str, str | None] | None = None) -> Resolver:
+def make_resolver(
+    class_map: ClassMap,
+    label_path: Path | None = None,
+    label_map: Mapping[str, str | None] | None = None,
+) -> Resolver:
     if isinstance(class_map, str):
         return lambda _cid: class_map
     if class_map is not None:
@@ -80,10 +84,15 @@ def make_resolver(class_map: ClassMap, label_path: Path | None = None,
     return lambda _cid: PLATE
 
 
-def parse_yolo(txt_path: Path, *, image: Path | None = None, class_map: ClassMap = None,
-               label_map: Mapping[str, str | None] | None = None,
-               problems: list[ImportProblem] | None = None,
-               resolver: Resolver | None = None) -> ImageRecord:
+def parse_yolo(
+    txt_path: Path,
+    *,
+    image: Path | None = None,
+    class_map: ClassMap = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+    resolver: Resolver | None = None,
+) -> ImageRecord:
     """One label file -> record. An empty file is a valid negative (no boxes)."""
     txt_path = Path(txt_path)
     if image is None:
@@ -129,9 +138,14 @@ def parse_yolo(txt_path: Path, *, image: Path | None = None, class_map: ClassMap
     return ImageRecord(image, width, height, boxes, FORMAT)
 
 
-def load_yolo(labels: Path | str | list[Path], *, images_dir: Path | None = None,
-              class_map: ClassMap = None, label_map: Mapping[str, str | None] | None = None,
-              problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_yolo(
+    labels: Path | str | list[Path],
+    *,
+    images_dir: Path | None = None,
+    class_map: ClassMap = None,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """Every label file under ``labels`` (a folder, or files). Images are looked up beside each
     label, in the matching ``images/`` folder of an Ultralytics tree, or in ``images_dir``."""
     records = []
@@ -144,16 +158,23 @@ def load_yolo(labels: Path | str | list[Path], *, images_dir: Path | None = None
                 image = find_image(p, search_dirs=[Path(images_dir)])
                 if image is None:
                     raise MissingImage(p, f"no image with this stem in {images_dir}")
-            records.append(parse_yolo(p, image=image, class_map=class_map,
-                                      label_map=label_map, problems=problems))
+            records.append(
+                parse_yolo(
+                    p, image=image, class_map=class_map, label_map=label_map, problems=problems
+                )
+            )
         except LabelError as exc:
             note(problems, exc.path, exc.reason, "error")
     return records
 
 
-def load_ultralytics(data_yaml: Path | str, splits: tuple[str, ...] = ("train", "val"), *,
-                     label_map: Mapping[str, str | None] | None = None,
-                     problems: list[ImportProblem] | None = None) -> list[ImageRecord]:
+def load_ultralytics(
+    data_yaml: Path | str,
+    splits: tuple[str, ...] = ("train", "val"),
+    *,
+    label_map: Mapping[str, str | None] | None = None,
+    problems: list[ImportProblem] | None = None,
+) -> list[ImageRecord]:
     """An Ultralytics dataset (data.yaml with ``path``/``train``/``val`` folders and ``names``)."""
     data_yaml = Path(data_yaml)
     data = yaml.safe_load(data_yaml.read_text()) or {}
@@ -178,8 +199,7 @@ def load_ultralytics(data_yaml: Path | str, splits: tuple[str, ...] = ("train", 
                 image = find_image(lbl, search_dirs=[img_dir])
                 if image is None:
                     raise MissingImage(lbl, f"no image with this stem in {img_dir}")
-                records.append(parse_yolo(lbl, image=image, resolver=resolver,
-                                          problems=problems))
+                records.append(parse_yolo(lbl, image=image, resolver=resolver, problems=problems))
             except LabelError as exc:
                 note(problems, exc.path, exc.reason, "error")
     return records
