@@ -298,3 +298,50 @@ def test_1080p_plate_sizes_and_real_backgrounds(tmp_path: Path) -> None:
         ]
         assert len(widths) >= 10
         assert 60 <= min(widths) <= 110 and 150 <= max(widths) <= 240, (v.style, widths)
+
+
+# ------------------------------------------------------------------ reader crops from clips
+
+
+def test_clip_crops_cut_full_readable_plates_with_their_text(tmp_path: Path) -> None:
+    from training.reader import clip_crops
+    from training.reader.data import load_crop_folder
+
+    path = tmp_path / "c.mp4"
+    truth = render_clip(path, width=640, height=360, fps=25, seconds=3, n_vehicles=2, seed=5)
+    rng = np.random.default_rng(0)
+    crops = clip_crops.crops_from_clip(path, truth, rng, every=3)
+    texts = {v.text for v in truth.vehicles}
+    assert crops and {t for _, t in crops} <= texts
+    # only frames where the plate is whole, big enough, and not washed out
+    eligible = sum(
+        1
+        for v in truth.vehicles
+        for f, ft in v.frames.items()
+        if f % 3 == 0
+        and ft.plate_box is not None
+        and ft.plate_visibility == "full"
+        and ft.plate_box[3] - ft.plate_box[1] >= clip_crops.MIN_PLATE_HEIGHT
+        and ft.degraded not in clip_crops.UNREADABLE
+    )
+    assert len(crops) == eligible
+    for image, _ in crops:
+        assert image.ndim == 3 and image.shape[0] >= 6 and image.shape[1] >= 8
+    # the CLI writes NNNNNN_TEXT.jpg crops that the reader's training loader reads back
+    out = tmp_path / "crops"
+    argv = "--clips 1 --seconds 2 --width 640 --height 360 --vehicles 2".split()
+    assert clip_crops.main(["--out", str(out), *argv]) == 0
+    loaded = load_crop_folder(out, "extra")
+    assert loaded and all(c.text.isalnum() for c in loaded)
+    with pytest.raises(SystemExit):
+        clip_crops.main(["--out", str(out), "--seed-base", "11"])  # a test's seed: refused
+
+
+def test_jitter_box_moves_edges_within_bounds() -> None:
+    from training.reader.clip_crops import jitter_box
+
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        x1, y1, x2, y2 = jitter_box((100.0, 50.0, 200.0, 80.0), rng, amount=0.1)
+        assert abs(x1 - 100) <= 10 and abs(x2 - 200) <= 10
+        assert abs(y1 - 50) <= 3 and abs(y2 - 80) <= 3

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "version": args.version,
         "onnx_sha256": sha256(args.out),
         "architecture": f"LPRNet-style CTC, width {ck['width']}, {count_params(net)} params",
-        "train_steps": int(ck["step"]),
+        # a fine-tuned checkpoint counts the steps of the one it started from (--init)
+        "train_steps": int(ck["step"]) + int(ck.get("base_step", 0)),
         "val_accuracy": {
             k: {
                 "crops": v["n"],

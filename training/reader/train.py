@@ -195,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, args.steps, args.warmup))
     step, best, best_step = 0, -1.0, -1
+    base_step = 0  # steps the --init checkpoint had already trained (model card: total steps)
     last = args.out / "last.pt"
     if args.init is not None and not (args.resume and last.exists()):
         ck = torch.load(args.init, map_location="cpu", weights_only=False)
         if ck["width"] != args.width:
             raise SystemExit(f"{args.init}: width {ck['width']} != --width {args.width}")
         model.load_state_dict(ck["model"])
-        log(f"initialised from {args.init} (its step {ck['step']})")
+        base_step = int(ck["step"]) + int(ck.get("base_step", 0))
+        log(f"initialised from {args.init} (its step {ck['step']}, {base_step} steps in all)")
     if args.resume and last.exists():
         ck = torch.load(last, map_location="cpu", weights_only=False)
         if ck["width"] != args.width:
@@ -210,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step, best, best_step = ck["step"], ck["best"], ck.get("best_step", -1)
+        base_step = int(ck.get("base_step", 0))
         log(f"resumed {last} at step {step} (best mean val {best:.3f} @ {best_step})")
     log(f"model: LPRNet width {args.width}, {count_params(model)} params; {args.steps} steps")
 
@@ -229,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
                 "step": step,
                 "best": best,
                 "best_step": best_step,
+                "base_step": base_step,
                 "width": args.width,
                 "alphabet": ALPHABET,
             },
