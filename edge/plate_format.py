@@ -44,8 +44,9 @@ DEFAULT_PATTERNS: list[dict[str, object]] = [
     # Brazil: Mercosul (2018+) first, so a string valid in both is reported as the current format.
     {"name": "br-mercosul", "region": "br", "pattern": "[A-Z]{3}[0-9][A-Z][0-9]{2}"},
     {"name": "br-old", "region": "br", "pattern": "[A-Z]{3}[0-9]{4}"},
-    # Germany: district (1-3 letters), 1-2 letters, 1-4 digits, optional E (electric)/H (historic).
-    {"name": "de", "region": "de", "pattern": "[A-Z]{1,3}[A-Z]{1,2}[0-9]{1,4}[EH]?"},
+    # Germany: district (1-3 letters), 1-2 letters, a number 1-9999 (never a leading 0, so
+    # "VGAT0194" can only be VGA-TO 194), optional E (electric)/H (historic).
+    {"name": "de", "region": "de", "pattern": "[A-Z]{1,3}[A-Z]{1,2}[1-9][0-9]{0,3}[EH]?"},
     # Croatia and Italy come before France: they accept every letter, and equal-cost repairs
     # go to the earlier pattern, so an ambiguous 0 becomes O (the likelier letter), not D.
     # Croatia: RK 123-AB (city code, 3-4 digits, 1-2 letters).

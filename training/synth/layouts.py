@@ -4,7 +4,8 @@ This module owns the *description* of every style (size, colours, decorations, f
 patterns) and the text generator; ``render.py`` turns a description into pixels.
 
 Text patterns use one character per slot:
-  ``D`` digit, ``L`` any letter, ``C`` consonant (Spain, Netherlands), ``V`` letter without I/O/Q
+  ``D`` digit, ``N`` digit 1-9 (a number that never starts with 0, e.g. Germany's), ``L`` any
+  letter, ``C`` consonant (Spain, Netherlands), ``V`` letter without I/O/Q
   (UK memory tags, Brazil), ``-`` a dash that is drawn but never labelled, `` `` a gap,
   ``*`` an emblem gap (state seal, orange, star), ``.`` a raised dot (Brazil, US) and ``|``
   the break between the two rows of a two-line plate. Labels keep only the character slots,
@@ -23,7 +24,10 @@ _DIGITS = "0123456789"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _CONSONANTS = "BCDFGHJKLMNPRSTVWXYZ"
 _NO_IOQ = "ABCDEFGHJKLMNPRSTUVWXYZ"
-SLOT_CHARS: dict[str, str] = {"D": _DIGITS, "L": _LETTERS, "C": _CONSONANTS, "V": _NO_IOQ}
+_NONZERO = "123456789"
+SLOT_CHARS: dict[str, str] = {
+    "D": _DIGITS, "N": _NONZERO, "L": _LETTERS, "C": _CONSONANTS, "V": _NO_IOQ,
+}  # fmt: skip
 SEPARATORS = "- *.|"
 
 Colour = tuple[int, int, int]  # BGR
@@ -198,14 +202,14 @@ STYLE_SPECS: dict[str, StyleSpec] = {
         ),
         _eu(
             "eu_de",
-            (
-                "L-LL DDDD",
-                "LL-L DDDD",
-                "LLL-LL DDD",
-                "L-L DDDD",
-                "LL-LL DDDD",
-                "LLL-L DDD",
-                "L-LL DDD",
+            (  # the number is 1-9999: never a leading 0
+                "L-LL NDDD",
+                "LL-L NDDD",
+                "LLL-LL NDD",
+                "L-L NDDD",
+                "LL-LL NDDD",
+                "LLL-L NDD",
+                "L-LL NDD",
             ),
             "D",
             extra={"seals": True},
