@@ -1,13 +1,17 @@
 """Single-frame read accuracy vs voted per-track accuracy on clips made from real photos.
 
     python benchmarks/voting_accuracy.py [--data DIR] [--models DIR] [--frames 24]
-        [--limit N] [--regions us,eu,br] [--strength 1.0] [--json OUT]
+        [--limit N] [--regions us,eu,br] [--strength 1.0] [--formats camera|all|none]
+        [--json OUT]
 
 Each labelled photo of ``openalpr-dev/{us,eu,br}`` (``$PLATEWATCH_DATA`` or ``../shared/data``;
 a DEV/EVAL set: never train on it) becomes a short clip with
 ``training.synth.video.make_replay_clip_from_photo`` (slow pan/zoom, blur spikes, noise, JPEG,
 exposure changes; the plate box is known in every frame). The clip runs through the real
-pipeline (`edge.replay_cli.replay_file`, every frame analysed) with the given models, and:
+pipeline (`edge.replay_cli.replay_file`, every frame analysed) with the given models and, by
+default, the voter set up as a camera of that region would be (``voting.regions: [us]``;
+``--formats all`` gives it every shipped format, which lets a US plate be "repaired" into a
+European pattern), and:
 
 - single-frame accuracy: over every frame where the plate is fully visible, the read of the
   detected plate overlapping the true box best (IoU >= 0.3) equals the label; a missed plate
@@ -73,8 +77,15 @@ class RegionStats:
 
 
 def evaluate_clip(
-    label: Path, engine_factory, tmp: Path, frames: int, strength: float, max_width: int, seed: int
-) -> tuple[int, int, int, bool, bool, int, str, list[str]]:  # type: ignore[no-untyped-def]
+    label: Path,
+    engine_factory,  # type: ignore[no-untyped-def]
+    tmp: Path,
+    frames: int,
+    strength: float,
+    max_width: int,
+    seed: int,
+    voting: object = None,
+) -> tuple[int, int, int, bool, bool, int, str, list[str]]:
     import cv2
 
     from edge.events import PlateEvent
@@ -105,7 +116,14 @@ def evaluate_clip(
     rec = RecordingEngine(engine_factory())
     finals = Finals()
     replay_file(
-        clip, rec, [finals], camera="photo", progress=False, install_signals=False, strict=True
+        clip,
+        rec,
+        [finals],
+        camera="photo",
+        progress=False,
+        install_signals=False,
+        strict=True,
+        voting=voting,  # type: ignore[arg-type]
     )
     clip.unlink(missing_ok=True)
     vt = truth.vehicles[0]
@@ -134,8 +152,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-width", type=int, default=1280, help="clip width cap (pixels)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--formats",
+        choices=["camera", "all", "none"],
+        default="camera",
+        help="region formats of the voter: 'camera' (each region folder's, as a camera set up"
+        " with voting.regions: [us] would have), 'all' (every shipped format), 'none'",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    from edge.config import VotingConfig
+
+    def voting_for(region: str) -> VotingConfig:
+        if args.formats == "camera":
+            return VotingConfig(regions=[region])
+        if args.formats == "none":
+            return VotingConfig(patterns=[{"name": "any", "regex": "[A-Z0-9]+", "weak": True}])
+        return VotingConfig()
 
     root = (args.data or default_data_root()) / "openalpr-dev"
     if not root.is_dir():
@@ -168,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.strength,
                         args.max_width,
                         args.seed + k,
+                        voting_for(region),
                     )
                 except Exception as e:  # one bad photo must not end the benchmark
                     stats[region].failures.append(f"{label.name}: {e}")
@@ -203,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"\nmodels: {args.models or REPO / 'models'}; {args.frames} frames/clip, strength "
-        f"{args.strength}, every frame analysed"
+        f"{args.strength}, every frame analysed, voter formats: {args.formats}"
     )
     print(
         f"{'region':<7} {'clips':>5} {'frames':>6} {'single-frame':>12} {'(detected)':>10} "

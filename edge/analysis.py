@@ -248,7 +248,8 @@ class _KeyState:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     status: str | None = None  # last published event type
     last_ts: float = float("-inf")  # timestamp of the latest read given to the voter
-    linked: bool = False  # some read came while the plate was tied to a vehicle track
+    reads: int = 0  # reads given to the voter under this key
+    linked_reads: int = 0  # ... of which came while the plate was tied to a vehicle track
 
 
 class CameraAnalyzer:
@@ -370,8 +371,8 @@ class CameraAnalyzer:
                 continue
             key = self._key_for(t.track_id, vid if vid in live_vehicles else None)
             state = self._keys[key]
-            if vid in live_vehicles:
-                state.linked = True
+            state.reads += 1
+            state.linked_reads += vid in live_vehicles
             for r in [*self._pending.pop(t.track_id, []), read]:
                 if r.timestamp < state.last_ts:
                     # A second plate track joining a vehicle's vote brings buffered reads older
@@ -567,14 +568,18 @@ class CameraAnalyzer:
         return out
 
     def _static_text(self, state: _KeyState, d: PlateDecision) -> bool:
-        """A plate with no vehicle that has not moved: a sign or painted text, not a car.
+        """A plate mostly tied to no vehicle that has not moved: a sign or painted text.
 
         A FINAL is dropped when the plate stood still for ``static_plate_s``; a PROVISIONAL of
         an unmoved, unlinked plate is held back (too early to tell a sign from a car the
         detector did not box; the final decides).
         """
         opts = self.events
-        if opts.static_plate_s is None or state.linked or self._diagonal is None:
+        if opts.static_plate_s is None or self._diagonal is None:
+            return False
+        # "No vehicle": most reads came unlinked. A car passing in front of a sign can cover it
+        # (and link it) for a moment; a parked car's plate is linked nearly all the time.
+        if 2 * state.linked_reads >= max(1, state.reads):
             return False
         moved = float(np.hypot(*d.displacement)) if d.displacement is not None else 0.0
         if moved > opts.static_max_move * self._diagonal:

@@ -601,10 +601,18 @@ class Pipeline:
             log.exception("inference worker crashed")
         finally:
             # Shutdown or crash: every remaining track ends now (finals), nothing queued is
-            # analysed any more.
+            # analysed any more. Ending a camera can fail too (the bug that crashed the loop may
+            # sit in the analyzer): the pipeline must still report done, or wait() never returns.
             for cam in self.cameras:
-                if not cam.done:
+                if cam.done:
+                    continue
+                try:
                     self._end_camera(cam)
+                except BaseException as e:
+                    cam.done = True
+                    if self.error is None:
+                        self.error = e
+                    log.exception("camera %s: ending its tracks failed", cam.config.name)
             self._ended_at = time.monotonic()
             self._done.set()
 

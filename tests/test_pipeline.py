@@ -360,6 +360,14 @@ def test_static_unlinked_plate_is_a_sign_not_a_car() -> None:
 
     events, an = run(vehicle=False, speed=0.0)
     assert events == [] and an.counters.static_plates >= 1  # provisional held, final dropped
+    # a truck passing in front of the sign covers (and links) it for a moment: still a sign
+    an = CameraAnalyzer("cam")
+    out = []
+    for i in range(100):
+        cover = [[200.0, 100, 600, 400]] if 40 <= i < 46 else []
+        fa = _fa(i, cover, [_plate((300.0, 200, 380, 220), "EXI7")])
+        out += an.update(replace(fa, frame_size=(1280, 720)))
+    assert out + an.finish() == []
     events, _ = run(vehicle=True, speed=0.0)  # parked car
     assert [e.type for e in events] == ["provisional", "final"]
     events, _ = run(vehicle=False, speed=4.0)  # 100 px/s, no vehicle box
@@ -527,6 +535,26 @@ def test_a_failing_frame_is_logged_and_skipped_not_fatal(small_clip) -> None:  #
         strict.run()
         if strict.error is not None:
             raise strict.error
+
+
+def test_a_crash_that_also_breaks_ending_the_tracks_still_ends_the_pipeline(small_clip) -> None:  # type: ignore[no-untyped-def]
+    """The analyzer bug that crashes the loop can break its end-of-stream flush too: wait() must
+    still return (found when a replay hung forever with its capture blocked on a full queue)."""
+    path, truth = small_clip
+    pipe = Pipeline(
+        [CameraConfig(name="clip", source=str(path))], OracleEngine(truth), ListSink(), strict=True
+    )
+    analyzer = pipe.cameras[0].analyzer
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError("analyzer bug")
+
+    analyzer.update = broken  # type: ignore[method-assign]
+    analyzer.finish = broken  # type: ignore[method-assign]
+    pipe.start()
+    assert pipe.wait(timeout=20), "pipeline hung after the worker crashed"
+    pipe.stop(timeout=2.0)
+    assert isinstance(pipe.error, KeyError)
 
 
 class _FlakyLiveSource(_LiveSource):
