@@ -222,3 +222,16 @@ def test_br_label_fixes_name_real_files():
     assert {c.path.name: c.text for c in audited if c.path.name in changed} == {
         n: fixes[n] for n in changed
     }
+
+
+def test_train_refuses_batch_shares_that_leave_no_room(tmp_path: Path):
+    from training.reader.train import main
+
+    for argv in (
+        ["--synth-fraction", "0.6", "--extra-crops", str(tmp_path), "--extra-fraction", "0.5"],
+        ["--br-share", "1.5"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "run"), *argv])
+        assert exc.value.code == 2
+    assert not (tmp_path / "run").exists()  # refused before anything was written

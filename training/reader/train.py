@@ -171,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
+    for name in ("synth_fraction", "extra_fraction", "br_share"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            ap.error(f"--{name.replace('_', '-')} must be in [0, 1]")
+    if args.synth_fraction + (args.extra_fraction if args.extra_crops else 0.0) > 1.0:
+        ap.error("--synth-fraction + --extra-fraction must not exceed 1 (the rest is real crops)")
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
