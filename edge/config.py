@@ -242,6 +242,9 @@ class VotingConfig(_Strict):
     provisional_min_confidence: float = Field(0.8, ge=0, le=1)
     final_min_reads: int = Field(2, ge=1)
     final_min_confidence: float = Field(0.5, ge=0, le=1)
+    final_min_repeats: int = Field(
+        2, ge=1, description="a final with no provisional: its text read exactly this many times"
+    )
     require_format: bool = Field(False, description="decisions need a real format match")
     min_plate_length: int = Field(4, ge=1, description="shorter consensus reads are no event")
     reappear_window_s: float = Field(10.0, ge=0, description="same plate again = same vehicle")
@@ -294,6 +297,7 @@ class VotingConfig(_Strict):
             provisional_min_confidence=self.provisional_min_confidence,
             final_min_reads=self.final_min_reads,
             final_min_confidence=self.final_min_confidence,
+            final_min_repeats=self.final_min_repeats,
             require_format=self.require_format,
             min_plate_length=self.min_plate_length,
             reappear_window_s=self.reappear_window_s,

@@ -28,8 +28,10 @@ on it:
   ``require_format``). At most one per track, except that a later consensus with a *different*
   text emits another one (a correction), up to ``max_provisionals`` per track.
 - FINAL: emitted by ``end_track`` when the track ends and the consensus meets the final
-  thresholds. If a provisional was published, a final is always emitted (consumers get closure;
-  the track already passed the stricter provisional bar). Exactly one final per track.
+  thresholds, its text having been read exactly at least ``final_min_repeats`` times (a
+  string composed from all-different reads is no final on its own). If a provisional was
+  published, a final is always emitted (consumers get closure; the track already passed the
+  stricter provisional bar). Exactly one final per track.
 - Never-ending tracks (parked cars): ``add`` emits the FINAL early when the track has lasted
   ``max_track_duration_s``, or when the consensus text has been unchanged and final-worthy for
   ``stable_final_s``. Later reads of that track only extend the dedupe window (read once, never
@@ -296,6 +298,10 @@ class VoterConfig:
     final_min_reads: int = 2
     final_min_confidence: float = 0.5
     final_min_agreement: float = 0.5
+    # A final with no provisional before it must have been read exactly this many times: a
+    # short track whose every read differs (a plate far away, before its car was tracked) can
+    # compose a confident-looking string that no frame showed.
+    final_min_repeats: int = 2
     require_format: bool = False  # decisions need a strong (non-weak) format match
     # Shorter consensus strings are fragments (a plate half out of view, a sticker, one
     # character of a blurred crop), never an event: Frigate's min_plate_length, default 4.
@@ -311,6 +317,7 @@ class VoterConfig:
     def __post_init__(self) -> None:
         for name in (
             "provisional_min_reads", "final_min_reads", "max_reads_per_track", "min_plate_length",
+            "final_min_repeats",
         ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"voter config: {name} must be >= 1")
@@ -495,7 +502,9 @@ class PlateVoter:
         cons = tv.consensus(self.formats)
         if cons is None:
             return None
-        if not self._passes(cons, final=True) and tv._v.provisional_id is None:
+        if tv._v.provisional_id is None and not (
+            self._passes(cons, final=True) and self._repeats(cons) >= self.config.final_min_repeats
+        ):
             return None
         return self._finalise(track_id, tv, cons, "track_end", keep=False)
 
@@ -509,6 +518,11 @@ class PlateVoter:
         return out
 
     # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _repeats(c: Consensus) -> int:
+        """How many reads were exactly the consensus text (before or after format repair)."""
+        return max((x.votes for x in c.candidates if x.text in (c.text, c.raw_text)), default=0)
 
     def _passes(self, c: Consensus, final: bool) -> bool:
         cfg = self.config

@@ -254,6 +254,25 @@ def test_no_final_for_a_single_weak_read() -> None:
     assert v.end_track(5).plate == "ABC1234"
 
 
+def test_final_needs_the_text_read_twice_unless_a_provisional_was_published() -> None:
+    # Measured on a rendered clip: a plate far away, before its car was tracked, gave three
+    # different reads (1NKIH1, X0K361, XR1361); their position vote composed "XR?361", a final
+    # beside the car's own. No frame showed that text, so it is not final-worthy on its own.
+    v = voter(final_min_repeats=2, final_min_confidence=0.3, final_min_agreement=0.3)
+    for f, t in enumerate(["XRK361", "XR1361", "XRK3G1"]):
+        v.add(1, read(t, 0.8, f))
+    assert v.end_track(1) is None
+    for f, t in enumerate(["XRK361", "XR1361", "XRK361"]):  # read twice: final
+        v.add(2, read(t, 0.8, f))
+    assert v.end_track(2).plate == "XRK361"
+    one = voter(final_min_repeats=1, final_min_confidence=0.3, final_min_agreement=0.3)
+    for f, t in enumerate(["XRK361", "XR1361", "XRK3G1"]):
+        one.add(1, read(t, 0.8, f))
+    assert one.end_track(1).plate == "XRK361"  # composed, allowed when repeats are not asked
+    with pytest.raises(ValueError, match="final_min_repeats"):
+        VoterConfig(final_min_repeats=0)
+
+
 def test_final_always_follows_a_published_provisional() -> None:
     v = voter(provisional_min_reads=2, final_min_confidence=0.7)
     assert v.add(1, read("ABC1234", 0.9, 0)) is None
