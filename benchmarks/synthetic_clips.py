@@ -40,36 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     if any(s >= 1000 for s in seeds):
         ap.error("seeds >= 1000 rendered the reader's training crops")
 
+    from voting_accuracy import FinalsSink, RecordingEngine  # this folder: sys.path[0]
+
     from edge.alpr import Alpr
-    from edge.events import PlateEvent
     from edge.models import load_models
     from edge.pipeline import AlprEngine
     from edge.replay_cli import replay_file
-    from edge.sinks.base import Sink
     from training.synth.video import render_clip
 
     det, rd = load_models(args.models, threads=args.threads)
     alpr = Alpr(det, rd)  # one model instance for every clip
-
-    class Engine:
-        """The shared engine without ``close``: a replay closes its engine at the end."""
-
-        def __init__(self) -> None:
-            self.inner = AlprEngine(alpr)
-
-        def infer(self, frame):  # type: ignore[no-untyped-def]
-            return self.inner.infer(frame)
-
-    class Finals(Sink):
-        def __init__(self) -> None:
-            self.plates: list[str] = []
-
-        def publish_event(self, event: PlateEvent) -> None:
-            if event.type == "final":
-                self.plates.append(event.plate)
-
-        def close(self, timeout: float = 2.0) -> None:
-            pass
 
     vehicles = right = wrong = 0
     by_style: dict[str, list[int]] = {}
@@ -79,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             truth = render_clip(
                 clip, width=1920, height=1080, fps=25, seconds=10, n_vehicles=4, seed=seed
             )
-            finals = Finals()
+            finals = FinalsSink()
             replay_file(
                 clip,
-                Engine(),  # type: ignore[arg-type]
+                RecordingEngine(AlprEngine(alpr)),  # type: ignore[arg-type]
                 [finals],
                 camera="clip",
                 sample_every=args.sample_every,

@@ -35,6 +35,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.events import PlateEvent
+from edge.sinks.base import Sink
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +54,8 @@ def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 
 class RecordingEngine:
-    """Wraps the real engine and keeps each analysed frame's plates (box, text)."""
+    """Wraps the real engine and keeps each analysed frame's plates (box, text). It has no
+    ``close``: a replay closes its engine at the end, and the wrapped one is shared by clips."""
 
     def __init__(self, inner: object) -> None:
         self.inner = inner
@@ -61,6 +65,20 @@ class RecordingEngine:
         inf = self.inner.infer(frame)  # type: ignore[attr-defined]
         self.frames[frame.index] = [(p.box, p.read.text) for p in inf.plates]
         return inf
+
+
+class FinalsSink(Sink):
+    """Keeps the plate of every FINAL event."""
+
+    def __init__(self) -> None:
+        self.plates: list[str] = []
+
+    def publish_event(self, event: PlateEvent) -> None:
+        if event.type == "final":
+            self.plates.append(event.plate)
+
+    def close(self, timeout: float = 2.0) -> None:
+        pass
 
 
 @dataclass
@@ -88,9 +106,7 @@ def evaluate_clip(
 ) -> tuple[int, int, int, bool, bool, int, str, list[str]]:
     import cv2
 
-    from edge.events import PlateEvent
     from edge.replay_cli import replay_file
-    from edge.sinks.base import Sink
     from training.synth.video import make_replay_clip_from_photo, read_openalpr_label
 
     image, box, text = read_openalpr_label(label)
@@ -102,19 +118,8 @@ def evaluate_clip(
         image, box, clip, frames, text=text, seed=seed, size=(cw, ch), strength=strength
     )
 
-    class Finals(Sink):
-        def __init__(self) -> None:
-            self.plates: list[str] = []
-
-        def publish_event(self, event: PlateEvent) -> None:
-            if event.type == "final":
-                self.plates.append(event.plate)
-
-        def close(self, timeout: float = 2.0) -> None:
-            pass
-
     rec = RecordingEngine(engine_factory())
-    finals = Finals()
+    finals = FinalsSink()
     replay_file(
         clip,
         rec,

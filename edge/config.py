@@ -292,17 +292,8 @@ class VotingConfig(_Strict):
         """`edge.voting.VoterConfig` with these thresholds (other fields keep their defaults)."""
         from edge.voting import VoterConfig
 
-        return VoterConfig(
-            provisional_min_reads=self.provisional_min_reads,
-            provisional_min_confidence=self.provisional_min_confidence,
-            final_min_reads=self.final_min_reads,
-            final_min_confidence=self.final_min_confidence,
-            final_min_repeats=self.final_min_repeats,
-            require_format=self.require_format,
-            min_plate_length=self.min_plate_length,
-            reappear_window_s=self.reappear_window_s,
-            max_track_duration_s=self.max_track_duration_s,
-        )
+        # every field but the format ones is a VoterConfig field of the same name
+        return VoterConfig(**self.model_dump(exclude={"regions", "patterns", "max_swaps"}))
 
     def plate_formats(self) -> Any:
         """`edge.plate_format.PlateFormats`: the custom patterns, else the shipped ones."""
@@ -329,17 +320,10 @@ class EventsConfig(_Strict):
     )
 
     def options(self) -> Any:
-        """`edge.analysis.EventOptions` with these settings."""
+        """`edge.analysis.EventOptions` with these settings (the same field names)."""
         from edge.analysis import EventOptions
 
-        return EventOptions(
-            crop=self.crop,
-            crop_max_width=self.crop_max_width,
-            crop_quality=self.crop_quality,
-            provisional=self.provisional,
-            static_plate_s=self.static_plate_s,
-            static_max_move=self.static_max_move,
-        )
+        return EventOptions(**self.model_dump())
 
 
 class SinksConfig(_Strict):

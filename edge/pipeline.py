@@ -645,6 +645,13 @@ class Pipeline:
             t0 = time.perf_counter()
             analysed = cam.gate.check(frame.image, clock)
             self.stages.motion += time.perf_counter() - t0
+        frame_fields = (
+            frame.camera,
+            frame.index,
+            frame.timestamp,
+            frame.video_time_s,
+            frame.monotonic,
+        )
         if analysed:
             inf = self.engine.infer(frame)
             self.stages.detect += inf.detect_ms / 1e3
@@ -653,11 +660,7 @@ class Pipeline:
             if self.events.crop:
                 crops = tuple(_crop(frame.image, p) for p in inf.plates)
             fa = FrameAnalysis(
-                frame.camera,
-                frame.index,
-                frame.timestamp,
-                frame.video_time_s,
-                frame.monotonic,
+                *frame_fields,
                 True,
                 inf.vehicle_boxes,
                 inf.vehicle_scores,
@@ -670,16 +673,10 @@ class Pipeline:
             cam.health.frames_analysed.tick()
         else:
             cam.motion_skipped += 1
-            vb, vs = FrameAnalysis.empty_boxes()
             fa = FrameAnalysis(
-                frame.camera,
-                frame.index,
-                frame.timestamp,
-                frame.video_time_s,
-                frame.monotonic,
+                *frame_fields,
                 False,
-                vb,
-                vs,
+                *FrameAnalysis.empty_boxes(),
                 frame_size=(frame.width, frame.height),
             )
         t0 = time.perf_counter()

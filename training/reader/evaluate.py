@@ -22,11 +22,10 @@ import onnxruntime as ort
 
 from edge.ctc import greedy_decode_batch
 from edge.plate_input import prepare_batch
+from edge.plate_text import fold_confusables
 
 from . import data as D
 from .model import ALPHABET
-
-FOLD = str.maketrans({"O": "0", "I": "1"})
 
 
 def session(model: Path, threads: int = 1) -> ort.InferenceSession:
@@ -50,7 +49,7 @@ def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
     n = len(truths)
     exact = sum(p == t for p, t in zip(predictions, truths, strict=True))
     folded = sum(
-        p.translate(FOLD) == t.translate(FOLD) for p, t in zip(predictions, truths, strict=True)
+        fold_confusables(p) == fold_confusables(t) for p, t in zip(predictions, truths, strict=True)
     )
     return {"n": n, "exact": exact / n if n else 0.0, "folded": folded / n if n else 0.0}
 
