@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.formats == "camera":
             return VotingConfig(regions=[region])
         if args.formats == "none":
-            return VotingConfig(patterns=[{"name": "any", "regex": "[A-Z0-9]+", "weak": True}])
+            return VotingConfig(patterns=[{"name": "any", "regex": "[A-Z0-9]{1,10}", "weak": True}])
         return VotingConfig()
 
     root = (args.data or default_data_root()) / "openalpr-dev"

@@ -61,7 +61,9 @@ def summarize(cfg: AppConfig) -> list[str]:
         + (
             f"{len(v.patterns)} custom pattern(s)"
             if v.patterns
-            else "shipped formats" + (f" of {', '.join(v.regions)}" if v.regions else "")
+            else f"shipped formats of {', '.join(v.regions)}"
+            if v.regions is not None
+            else "shipped formats, label only (set voting.regions to repair reads)"
         )
     )
     sinks = [f"jsonl {cfg.sinks.jsonl}"] if cfg.sinks.jsonl else []

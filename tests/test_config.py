@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from edge.config import AppConfig, ConfigError, load_config, parse_config, substitute_env
+from edge.config import (
+    AppConfig,
+    ConfigError,
+    VotingConfig,
+    load_config,
+    parse_config,
+    substitute_env,
+)
 from edge.config_cli import check_config, main
 from edge.sources import SourceKind
 
@@ -272,3 +279,13 @@ def test_unknown_region_is_a_config_error(tmp_path: Path) -> None:
     p = write(tmp_path, "cameras: [{name: a, source: 0}]\nvoting:\n  regions: [atlantis]\n")
     (err,) = errors_of(p)
     assert err.startswith(f"{p}:3: voting.regions: ") and "atlantis" in err
+
+
+def test_formats_repair_only_for_a_chosen_region() -> None:
+    # With no region chosen every shipped format labels reads but none repairs them: the
+    # Californian 0FMU202 is one swap from a German pattern.
+    anywhere = VotingConfig().plate_formats()
+    assert anywhere.repair("0FMU202", [0.5] * 7) == ("0FMU202", "us-generic")
+    assert anywhere.match("VGATO194") == "de"
+    german = VotingConfig(regions=["de"]).plate_formats()
+    assert german.repair("VGAT0194", [0.5] * 8) == ("VGATO194", "de")
