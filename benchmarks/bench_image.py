@@ -28,8 +28,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.alpr import Alpr  # noqa: E402
-from edge.models import load_models  # noqa: E402
+from edge.detect.alpr import Alpr  # noqa: E402
+from edge.detect.models import load_models  # noqa: E402
 
 SIZE = (1280, 720)
 

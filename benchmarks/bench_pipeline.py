@@ -6,7 +6,7 @@
 For each resolution (a synthetic clip rendered once with training.synth.video and cached) and each
 CPU thread count, in a fresh subprocess (so peak RSS and thread settings are per run):
 
-- ``pipeline``: `edge.replay_cli.replay_file` (capture thread + one inference worker + sink
+- ``pipeline``: `edge.cli.replay.replay_file` (capture thread + one inference worker + sink
   thread), analysing every ``--sample-every``-th frame (25 fps / 3 = 8.3 analysed frames/s of
   video); frames/s counts every frame of the clip (decoded, tracked, annotated-ready);
 - ``naive``: decode -> detect -> read on EVERY frame in one loop (no threads, no sampling);
@@ -63,8 +63,8 @@ def child(args: argparse.Namespace) -> dict:
         dt = time.perf_counter() - t0
         return {"frames": n, "seconds": dt, "fps": n / dt, "decode_ms": 1e3 * dt / n}
 
-    from edge.alpr import Alpr
-    from edge.models import load_models
+    from edge.detect.alpr import Alpr
+    from edge.detect.models import load_models
 
     det, rd = load_models(args.models, threads=args.threads)
     alpr = Alpr(det, rd)
@@ -92,8 +92,8 @@ def child(args: argparse.Namespace) -> dict:
             "peak_rss_mb": _peak_rss_mb(),
         }
 
-    from edge.pipeline import AlprEngine
-    from edge.replay_cli import replay_file
+    from edge.app.pipeline import AlprEngine
+    from edge.cli.replay import replay_file
     from edge.sinks.jsonl import JsonlSink
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,7 +25,7 @@ are warm), end RSS, peak, and the slope of a least-squares line over the SECOND 
 samples in MB per 10k frames (the first half includes allocator warm-up and cache growth), and
 the frames/s of the first and last quarter.
 
-edge.voting memoises ``levenshtein`` in an LRU cache bounded at 65 536 entries (roughly 15-20 MB
+edge.vote.voter memoises ``levenshtein`` in an LRU cache bounded at 65 536 entries (roughly 15-20 MB
 when full). With unique plates it fills slowly (a few entries per vehicle), so over 100k frames
 it shows up as a slope although it is bounded. ``--no-voting-cache`` runs the uncached function
 to separate that bounded growth from a leak; the cache size at the end is always reported.
@@ -130,7 +130,7 @@ class SceneEngine:
         self.real = real
 
     def infer(self, frame):  # type: ignore[no-untyped-def]
-        from edge.pipeline import Inference
+        from edge.app.pipeline import Inference
         from edge.types import PlateRead, PlateResult
 
         inf = self.inner.infer(frame)  # type: ignore[attr-defined]
@@ -190,15 +190,15 @@ def model_paths(
 
 
 def run(args: argparse.Namespace) -> dict:
-    from edge.config import CameraConfig, WatchdogConfig
-    from edge.events import CameraStats, PlateEvent
-    from edge.history import HistoryStore
-    from edge.pipeline import AlprEngine, Pipeline
+    from edge.app.pipeline import AlprEngine, Pipeline
+    from edge.config.schema import CameraConfig, WatchdogConfig
+    from edge.events.schema import CameraStats, PlateEvent
+    from edge.history.store import HistoryStore
+    from edge.rules.watchlist import Watchlists
+    from edge.rules.zones import CameraGeometryConfig
     from edge.sinks.base import MultiSink, Sink
     from edge.sinks.history import HistorySink
-    from edge.voting import VoterConfig
-    from edge.watchlist import Watchlists
-    from edge.zones import CameraGeometryConfig
+    from edge.vote.voter import VoterConfig
 
     class CountSink(Sink):
         def __init__(self) -> None:
@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> dict:
     counter = CountSink()
     samples: list[tuple[int, float]] = []
     times: list[float] = []
-    import edge.voting as voting
+    import edge.vote.voter as voting
 
     cached = voting.levenshtein
     if args.no_voting_cache:
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-voting-cache",
         action="store_true",
-        help="run edge.voting.levenshtein uncached (separates its bounded cache from a leak)",
+        help="run edge.vote.voter.levenshtein uncached (separates its bounded cache from a leak)",
     )
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")

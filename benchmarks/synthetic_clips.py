@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from voting_accuracy import FinalsSink, RecordingEngine  # this folder: sys.path[0]
 
-    from edge.alpr import Alpr
-    from edge.models import load_models
-    from edge.pipeline import AlprEngine
-    from edge.replay_cli import replay_file
+    from edge.app.pipeline import AlprEngine
+    from edge.cli.replay import replay_file
+    from edge.detect.alpr import Alpr
+    from edge.detect.models import load_models
     from training.synth.video import render_clip
 
     det, rd = load_models(args.models, threads=args.threads)

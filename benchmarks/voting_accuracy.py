@@ -8,7 +8,7 @@ Each labelled photo of ``openalpr-dev/{us,eu,br}`` (``$PLATEWATCH_DATA`` or ``..
 a DEV/EVAL set: never train on it) becomes a short clip with
 ``training.synth.video.make_replay_clip_from_photo`` (slow pan/zoom, blur spikes, noise, JPEG,
 exposure changes; the plate box is known in every frame). The clip runs through the real
-pipeline (`edge.replay_cli.replay_file`, every frame analysed) with the given models and, by
+pipeline (`edge.cli.replay.replay_file`, every frame analysed) with the given models and, by
 default, the voter set up as a camera of that region would be (``voting.regions: [us]``;
 ``--formats all`` gives it every shipped format, which lets a US plate be "repaired" into a
 European pattern), and:
@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.events import PlateEvent
+from edge.events.schema import PlateEvent
 from edge.sinks.base import Sink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def evaluate_clip(
 ) -> tuple[int, int, int, bool, bool, int, str, list[str]]:
     import cv2
 
-    from edge.replay_cli import replay_file
+    from edge.cli.replay import replay_file
     from training.synth.video import make_replay_clip_from_photo, read_openalpr_label
 
     image, box, text = read_openalpr_label(label)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    from edge.config import VotingConfig
+    from edge.config.schema import VotingConfig
 
     def voting_for(region: str) -> VotingConfig:
         if args.formats == "camera":
@@ -179,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if not root.is_dir():
         print(f"data not found: {root} (set PLATEWATCH_DATA or --data)", file=sys.stderr)
         return 2
-    from edge.alpr import Alpr
-    from edge.models import load_models
-    from edge.pipeline import AlprEngine
+    from edge.app.pipeline import AlprEngine
+    from edge.detect.alpr import Alpr
+    from edge.detect.models import load_models
 
     det, rd = load_models(args.models, threads=args.threads)
     alpr = Alpr(det, rd)  # one model instance for every clip

@@ -52,7 +52,7 @@ class PlateRead:
     """The reader's answer for one crop."""
 
     text: str
-    confidence: float  # the weakest character's confidence (see edge.ctc.Decoded)
+    confidence: float  # the weakest character's confidence (see edge.detect.ctc.Decoded)
     char_confidences: tuple[float, ...] = ()
 
 

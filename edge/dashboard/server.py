@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as mqtt
 
-from edge.homeassistant import alerts_topic
+from edge.integrations.homeassistant import alerts_topic
 from edge.sinks.mqtt import (
     MqttSettings,
     events_topic,

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import TracebackType
 
-from edge.events import CameraStats, PlateEvent
+from edge.events.schema import CameraStats, PlateEvent
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ class Sink(ABC):
         """Deliver camera stats; sinks that do not report health ignore them."""
 
     def publish_alert(self, camera: str, payload: bytes) -> None:  # noqa: B027 - optional
-        """Deliver one watchlist alert (``edge.homeassistant.alert_payload``: the PlateEvent
+        """Deliver one watchlist alert (``edge.integrations.homeassistant.alert_payload``: the
+        PlateEvent
         JSON with ``watchlist`` set). Sinks without an alert channel ignore it: the event itself
         carries the match."""
 

@@ -1,4 +1,5 @@
-"""History sink: every FINAL event (after privacy) into the local SQLite history (edge.history).
+"""History sink: every FINAL event (after privacy) into the local SQLite history
+(edge.history.store).
 
 It runs on the pipeline's sink thread like any other sink, first in the `MultiSink`, so a slow
 disk never blocks inference and an event is stored before it goes to the network sinks. The crop
@@ -9,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from edge.events import PlateEvent
-from edge.history import HistoryStore
+from edge.events.schema import PlateEvent
+from edge.history.store import HistoryStore
 from edge.sinks.base import Sink
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import os
 import threading
 from pathlib import Path
 
-from edge.events import CameraStats, PlateEvent
+from edge.events.schema import CameraStats, PlateEvent
 from edge.sinks.base import Sink
 
 

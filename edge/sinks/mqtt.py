@@ -9,7 +9,8 @@ Topics (``<prefix>`` defaults to ``platewatch``):
                                 QoS 1, NOT retained (HA ignores retained event triggers), spooled
                                 like final events so a gate alert survives a broker outage
 - ``<discovery>/.../config``    Home Assistant discovery (retained, QoS 1), re-published on every
-                                connect when ``discovery`` messages are given (edge.homeassistant)
+                                connect when ``discovery`` messages are given
+                                (edge.integrations.homeassistant)
 - ``<prefix>/status``           ``online`` (retained, on every connect) / ``offline`` (retained;
                                 Last Will when the process dies, explicit on clean close)
 
@@ -40,7 +41,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from edge.events import CameraStats, PlateEvent
+from edge.events.schema import CameraStats, PlateEvent
 from edge.sinks.base import Sink
 from edge.sinks.spool import PRIORITY_HIGH, PRIORITY_LOW, Spool, SpoolEntry
 
@@ -153,7 +154,8 @@ class MqttSink(Sink):
     MqttSettings; keywords override fields of ``settings`` when both are given).
 
     ``discovery``: ``(topic, payload dict or None, retain)`` messages (e.g.
-    ``edge.homeassistant.discovery_messages``) published, QoS 1, on EVERY connect, right after
+    ``edge.integrations.homeassistant.discovery_messages``) published, QoS 1, on EVERY connect,
+    right after
     the ``online`` status: a broker restarted without persistence forgets retained messages, and
     Home Assistant re-reads discovery only when it sees it again.
     """

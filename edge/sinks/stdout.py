@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from edge.events import CameraStats, PlateEvent
+from edge.events.schema import CameraStats, PlateEvent
 from edge.sinks.base import Sink
 
 

@@ -24,15 +24,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.data.records import PLATE, VEHICLE, Box, ImageRecord
 from training.detector import offline  # noqa: F401  (sets offline env before anything else)
-from training.records import PLATE, VEHICLE, Box, ImageRecord
 
 CLASS_IDS = {VEHICLE: 0, PLATE: 1}
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 # --------------------------------------------------------------------------------------------
-# car-plates-mixed loader (private fallback for training.importers.load_folder)
+# car-plates-mixed loader (private fallback for training.data.importers.load_folder)
 # --------------------------------------------------------------------------------------------
 def _read_size(image: Path) -> tuple[int, int]:
     im = cv2.imread(str(image))
@@ -97,7 +97,7 @@ def _load_one(image: Path) -> ImageRecord | None:
 def load_plate_folder(folder: Path) -> list[ImageRecord]:
     """Labelled images of a mixed-format folder; uses the team importer when it is available."""
     try:
-        from training.importers import load_folder  # type: ignore[attr-defined]
+        from training.data.importers import load_folder  # type: ignore[attr-defined]
     except ImportError:
         load_folder = None
     if load_folder is not None:
@@ -109,7 +109,9 @@ def load_plate_folder(folder: Path) -> list[ImageRecord]:
             if records:
                 return records
         except Exception as exc:  # importer still in progress: fall back, but say so
-            print(f"[build_data] training.importers.load_folder failed ({exc}); using own loader")
+            print(
+                f"[build_data] training.data.importers.load_folder failed ({exc}); using own loader"
+            )
     out = []
     for image in sorted(folder.iterdir()):
         if image.suffix.lower() in IMAGE_EXTS:

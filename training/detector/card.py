@@ -44,7 +44,8 @@ def render_card(meta: dict, run_dir: Path, manifest_path: Path, onnx_path: Path)
         f"- File: `detector.onnx` ({size_mb:.1f} MB), sha256 `{meta['onnx_sha256']}`",
         f"- Architecture: Ultralytics `yolov5n.yaml` (anchor-free head), classes "
         f"{meta['classes']}, input {h}x{w} RGB [0,1] letterboxed (pad 114), output "
-        f"`{meta.get('output_shape')}` raw Ultralytics head, decoded by `edge.vision.decode_yolo` "
+        f"`{meta.get('output_shape')}` raw Ultralytics head, decoded by "
+        f"`edge.detect.vision.decode_yolo` "
         f"(conf {meta['conf_threshold']}, IoU {meta['iou_threshold']}).",
         "- Initialisation: backbone + neck (layers 0-23, 342 tensors) of the official COCO "
         "YOLOv5n checkpoint, read with a permissive unpickler (`training/detector/checkpoint.py`);"

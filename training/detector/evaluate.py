@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.vision import box_iou, decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
+from edge.detect.vision import box_iou, decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
 from training.detector import offline
 
 PLATE_IOU = 0.4

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.vision import decode_yolo, letterbox, to_nchw_float
+from edge.detect.vision import decode_yolo, letterbox, to_nchw_float
+from training.data.records import DETECTOR_CLASSES
 from training.detector import offline
-from training.records import DETECTOR_CLASSES
 
 MODELS_DIR = offline.REPO_ROOT / "models"
 CONF_THRESHOLD = 0.25

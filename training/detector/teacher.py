@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.vision import letterbox, nms, to_nchw_float, unletterbox_boxes, xywh_to_xyxy
+from edge.detect.vision import letterbox, nms, to_nchw_float, unletterbox_boxes, xywh_to_xyxy
 from training.detector.checkpoint import load_yolov5_checkpoint
 
 # COCO class ids merged into platewatch's single ``vehicle`` class.

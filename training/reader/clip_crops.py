@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.plate_input import expand_box
+from edge.detect.plate_input import expand_box
 
 from .data import valid_text
 

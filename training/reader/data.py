@@ -11,7 +11,7 @@ Owns:
   Training never sees "val"; evaluation and export read only "val".
 - ``augment_crop``: what makes ~2000 real crops enough: the detector's imprecise boxes (margin
   jitter), small perspective, blur, noise, brightness/contrast, JPEG.
-- ``make_batch``: crops -> (B, 3, 32, 128) tensor through ``edge.plate_input.prepare_plate``
+- ``make_batch``: crops -> (B, 3, 32, 128) tensor through ``edge.detect.plate_input.prepare_plate``
   (the very function the runtime uses) plus CTC targets.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.plate_input import ReaderInput, prepare_plate
+from edge.detect.plate_input import ReaderInput, prepare_plate
 
 from .model import encode_text
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge.ctc import greedy_decode_batch
-from edge.plate_input import prepare_batch
-from edge.plate_text import fold_confusables
+from edge.detect.ctc import greedy_decode_batch
+from edge.detect.plate_input import prepare_batch
+from edge.vote.text import fold_confusables
 
 from . import data as D
 from .model import ALPHABET

@@ -2,7 +2,7 @@
 
     python -m training.reader.export --ckpt /work/runs/reader/best.pt --out models/reader.onnx
 
-The graph: input ``images`` float32 (B, 3, 32, 128) (``edge.plate_input.prepare_batch``),
+The graph: input ``images`` float32 (B, 3, 32, 128) (``edge.detect.plate_input.prepare_batch``),
 output ``probs`` (B, T, C) softmax, dynamic batch axis, opset 17 (TorchScript exporter).
 
 Parity: the same random batch and the same batch of held-out real crops go through PyTorch and
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge.ctc import greedy_decode_batch
-from edge.plate_input import prepare_batch
+from edge.detect.ctc import greedy_decode_batch
+from edge.detect.plate_input import prepare_batch
 
 from . import data as D
 from .evaluate import evaluate_model, session

@@ -2,7 +2,7 @@
 
 Owns the architecture, the alphabet/label encoding and the export wrapper (softmax head).
 
-Input: (B, 3, 32, 128) float32 from ``edge.plate_input.prepare_batch`` (RGB, [-1, 1]).
+Input: (B, 3, 32, 128) float32 from ``edge.detect.plate_input.prepare_batch`` (RGB, [-1, 1]).
 Output of ``forward``: raw logits (B, T, C) with T = 32 time steps (one per 4 input columns)
 and C = 37 (CTC blank first, then ``ALPHABET``). ``ReaderExport`` appends the softmax that the
 shipped ONNX graph ends with (output ``probs``).

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge.ctc import greedy_decode_batch
+from edge.detect.ctc import greedy_decode_batch
 
 from . import data as D
 from .model import ALPHABET, TIME_STEPS, LPRNet, count_params

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.records import PLATE, Box
+from training.data.records import PLATE, Box
 
 from . import degrade as dg
 from .layouts import STYLE_SPECS, STYLES, make_text

@@ -1,0 +1,88 @@
+"""The ``platewatch`` command line: a thin argparse shell over subcommand modules.
+
+Each subcommand module exposes ``add_parser(subparsers)`` and sets ``func`` (args -> exit
+code) on its parser. Adding a command = one import line in EDGE_COMMANDS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# (command name, module). Imported lazily-light: these modules import only numpy/cv2 at top.
+EDGE_COMMANDS: list[tuple[str, str]] = [
+    ("image", "edge.cli.image"),
+    ("eval", "edge.eval.evaluate"),
+    ("history", "edge.cli.history"),
+    ("build-engines", "edge.cli.build_engines"),
+    ("doctor", "edge.cli.doctor"),
+    ("check-config", "edge.cli.check_config"),
+    ("run", "edge.cli.run"),
+    ("replay", "edge.cli.replay"),
+    ("demo", "edge.cli.demo"),
+    ("dashboard", "edge.cli.dashboard"),
+]
+
+
+def _wants_training_commands(argv: Sequence[str]) -> bool:
+    """Training subcommands come from ``training.data.cli`` (torch/ultralytics side). Only
+    import it when the command is not one of edge's own, so ``platewatch image``/``run``
+    start fast and never import torch on a runtime-only install."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first not in {name for name, _ in EDGE_COMMANDS}
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="platewatch", description="Real-time licence-plate recognition (ALPR)."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for _name, module in EDGE_COMMANDS:
+        importlib.import_module(module).add_parser(sub)
+    if _wants_training_commands(argv):
+        try:
+            from training.data.cli import add_subparsers  # written by the training side
+        except ImportError:
+            pass  # runtime-only install: training extras absent
+        else:
+            add_subparsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    from edge.detect.backends import BackendError
+    from edge.detect.models import ModelSpecError
+
+    try:
+        return int(func(args) or 0)
+    except (FileNotFoundError, ModelSpecError, BackendError, ImportError) as exc:
+        # Set-up problems (missing model, bad sidecar, missing TensorRT): one clear line.
+        print(f"platewatch {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into `head` & co.: stop quietly; point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,143 @@
+"""``platewatch history``: search the local event history, export CSV, save crops, prune.
+
+    platewatch history search --plate AB123CD [--camera gate] [--since 2025-05-01T00:00Z|24h]
+                              [--until ISO] [--watchlist NAME|*] [--exact] [--max-distance 1]
+                              [--limit 100] [--db PATH] [--csv OUT|-] [--json]
+    platewatch history crop EVENT_ID --out crop.jpg [--db PATH]
+    platewatch history prune [--retention-days N] [--max-rows N] [--max-mb N] [--db PATH]
+
+The database is opened read-only for search/crop (safe while the runtime writes to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge.history.store import HistoryRecord, HistoryStore, default_history_path, write_csv
+
+_TABLE = [("last_seen", 24), ("camera", 12), ("plate", 16), ("dist", 4), ("conf", 5),
+          ("direction", 9), ("watchlist", 14), ("zones", 16)]  # fmt: skip
+
+
+def _table_row(r: HistoryRecord) -> list[str]:
+    return [
+        r.last_seen,
+        r.camera,
+        r.plate + (" #" if r.plate_hashed else ""),
+        "" if r.distance is None else str(r.distance),
+        f"{r.confidence:.2f}",
+        r.direction or "",
+        r.watchlist or "",
+        ",".join(r.zones),
+    ]
+
+
+def _print_table(records: list[HistoryRecord]) -> None:
+    print("  ".join(name.ljust(w) for name, w in _TABLE).rstrip())
+    for r in records:
+        cells = _table_row(r)
+        print("  ".join(c.ljust(w) for c, (_, w) in zip(cells, _TABLE, strict=True)).rstrip())
+    print(f"({len(records)} event{'s' if len(records) != 1 else ''})", file=sys.stderr)
+
+
+def _search(args: argparse.Namespace) -> int:
+    try:
+        with HistoryStore(args.db, read_only=True) as store:
+            records = store.search(
+                plate=args.plate,
+                fuzzy=not args.exact,
+                max_distance=args.max_distance,
+                camera=args.camera,
+                since=args.since,
+                until=args.until,
+                watchlist=args.watchlist,
+                limit=args.limit,
+            )
+    except ValueError as exc:
+        print(f"platewatch history search: error: {exc}", file=sys.stderr)
+        return 2
+    if args.csv:
+        if args.csv == "-":
+            write_csv(records, sys.stdout)
+        else:
+            with open(args.csv, "w", newline="", encoding="utf-8") as f:
+                n = write_csv(records, f)
+            print(f"wrote {n} events to {args.csv}", file=sys.stderr)
+    elif args.json:
+        for r in records:
+            print(json.dumps(r.to_dict()))
+    else:
+        _print_table(records)
+    return 0
+
+
+def _crop(args: argparse.Namespace) -> int:
+    with HistoryStore(args.db, read_only=True) as store:
+        data = store.get_crop(args.event_id)
+    if data is None:
+        print(f"platewatch history crop: no crop stored for {args.event_id}", file=sys.stderr)
+        return 1
+    Path(args.out).write_bytes(data)
+    print(f"wrote {len(data)} bytes to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if not Path(args.db).is_file():
+        raise FileNotFoundError(f"history database not found: {args.db}")
+    with HistoryStore(
+        args.db,
+        retention_days=args.retention_days,
+        crop_retention_days=args.crop_retention_days,
+        max_rows=args.max_rows,
+        max_mb=args.max_mb,
+    ) as store:
+        res = store.prune()
+    print(
+        f"deleted {res.rows_deleted} events and {res.crops_deleted} crops; "
+        f"{res.size_bytes / 1e6:.1f} MB in use"
+    )
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "history",
+        help="search the local event history (SQLite), export CSV",
+        description="Search and maintain the local history of final plate events.",
+    )
+    sub = parser.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    db_default = str(default_history_path())
+
+    s = sub.add_parser("search", help="find events by plate (fuzzy), camera, time, watchlist")
+    s.add_argument("--plate", help="plate to find (fuzzy); '*'/'?' make it a glob, e.g. AB*")
+    s.add_argument("--exact", action="store_true", help="no fuzzy matching")
+    s.add_argument("--max-distance", type=int, default=1, help="edit distance (default 1)")
+    s.add_argument("--camera", help="only this camera")
+    s.add_argument("--since", help="ISO 8601 time (UTC if no offset) or an age: 30m, 24h, 7d")
+    s.add_argument("--until", help="ISO 8601 time (UTC if no offset) or an age")
+    s.add_argument("--watchlist", help="only events that matched this list ('*': any list)")
+    s.add_argument("--limit", type=int, default=100, help="at most this many events (100)")
+    s.add_argument("--db", default=db_default, help=f"history database (default {db_default})")
+    out = s.add_mutually_exclusive_group()
+    out.add_argument("--csv", metavar="OUT", help="write CSV to OUT ('-' for stdout)")
+    out.add_argument("--json", action="store_true", help="one JSON object per line")
+    s.set_defaults(func=_search)
+
+    c = sub.add_parser("crop", help="save the stored plate crop of an event")
+    c.add_argument("event_id")
+    c.add_argument("--out", required=True, help="JPEG file to write")
+    c.add_argument("--db", default=db_default)
+    c.set_defaults(func=_crop)
+
+    p = sub.add_parser("prune", help="apply retention and size limits now")
+    p.add_argument("--retention-days", type=float, help="delete events older than this")
+    p.add_argument("--crop-retention-days", type=float, help="delete crops older than this")
+    p.add_argument("--max-rows", type=int, help="keep at most this many events")
+    p.add_argument("--max-mb", type=float, help="keep the database under this size")
+    p.add_argument("--db", default=db_default)
+    p.set_defaults(func=_prune)
+    return parser

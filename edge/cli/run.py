@@ -1,0 +1,196 @@
+"""``platewatch run --config cameras.yaml``: the long-running service.
+
+Loads and validates the configuration (errors name file, line and field; exit code 2), starts
+one capture thread per enabled camera, one shared model instance and the configured sinks, logs
+each camera's health every stats interval, and stops cleanly on SIGINT/SIGTERM (< 2 s, final
+events flushed, unacknowledged MQTT messages kept in the spool). When every source is a file
+that ends, the service ends too.
+
+Under systemd (deploy/jetson/platewatch.service, ``Type=notify``): READY=1 once running,
+WATCHDOG=1 while the pipeline is healthy (`Pipeline.healthy`: the inference worker keeps going
+round and the stage watchdog, edge.app.watchdog, sees no stuck worker or sink thread), STOPPING=1
+on shutdown (edge.app.sdnotify). A stalled camera is restarted in-process by the stage watchdog; a
+stuck worker or sink cannot be (Python cannot kill a thread), so the pings stop and systemd's
+``WatchdogSec=`` restarts the process. Logs go to stderr and, with ``--log-file`` or
+``$PLATEWATCH_LOG_FILE``, to a size-rotated file (edge.app.logs).
+
+Registered in edge/cli/__init__.py (EDGE_COMMANDS) with ``check-config`` (edge.cli.check_config).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from edge.config.schema import ConfigError, load_config
+from edge.events.schema import CameraStats, PlateEvent
+from edge.sinks.base import Sink
+
+log = logging.getLogger("platewatch.run")
+
+
+class LogSink(Sink):
+    """Logs one line per event and per stats message (the service's own health log)."""
+
+    def publish_event(self, event: PlateEvent) -> None:
+        log.info(
+            "%s: %s %s (track %s, confidence %.2f)",
+            event.camera,
+            event.type,
+            event.plate,
+            event.track_id,
+            event.confidence,
+        )
+
+    def publish_alert(self, camera: str, payload: bytes) -> None:
+        try:
+            event = PlateEvent.model_validate_json(payload)
+        except ValueError:
+            log.warning("%s: ALERT (unreadable payload)", camera)
+            return
+        wl = event.watchlist
+        log.warning(
+            "%s: ALERT %s list %r (%s, entry %s, distance %s) %s event",
+            camera,
+            event.plate,
+            wl.name if wl else "?",
+            wl.kind if wl else "?",
+            wl.entry if wl else "?",
+            wl.distance if wl else "?",
+            event.type,
+        )
+
+    def publish_stats(self, s: CameraStats) -> None:
+        p50 = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
+        p95 = "-" if s.latency_ms_p95 is None else f"{s.latency_ms_p95:.0f}"
+        log.info(
+            "%s: %s, %.1f fps in, %.1f analysed, latency p50/p95 %s/%s ms, dropped %d, corrupt "
+            "%d, reconnects %d, queue %d%s",
+            s.camera,
+            "online" if s.online else "OFFLINE",
+            s.fps_in,
+            s.fps_analysed,
+            p50,
+            p95,
+            s.frames_dropped,
+            s.frames_corrupt,
+            s.reconnects,
+            s.queue_depth,
+            f", last error: {s.last_error}" if s.last_error and not s.online else "",
+        )
+
+    def close(self, timeout: float = 2.0) -> None:
+        pass
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.app import sdnotify
+    from edge.app.logs import setup_logging
+    from edge.app.pipeline import Pipeline, install_signal_handlers
+
+    level = logging.DEBUG if getattr(args, "verbose", False) else getattr(logging, args.log_level)
+    setup_logging(level, log_file=args.log_file or os.environ.get("PLATEWATCH_LOG_FILE") or None)
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        for issue in e.issues:
+            print(issue, file=sys.stderr)
+        print(
+            f"{args.config}: {len(e.issues)} error(s); see `platewatch check-config`",
+            file=sys.stderr,
+        )
+        return 2
+    if args.camera:
+        unknown = set(args.camera) - {c.name for c in cfg.cameras}
+        if unknown:
+            print(f"unknown camera(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        for cam in cfg.cameras:
+            cam.enabled = cam.enabled and cam.name in args.camera
+    cameras = [c for c in cfg.cameras if c.enabled]
+    if not cameras:
+        print(f"{args.config}: no enabled camera", file=sys.stderr)
+        return 2
+    from edge.rules.privacy import PrivacyError
+
+    try:
+        pipe = Pipeline.from_config(cfg, extra_sinks=[LogSink()])
+    except PrivacyError as e:
+        print(f"{args.config}: privacy: {e}", file=sys.stderr)
+        return 2
+    log.info(
+        "platewatch running: %d camera(s) (%s); Ctrl-C or SIGTERM to stop",
+        len(cameras),
+        ", ".join(c.name for c in cameras),
+    )
+    restore = install_signal_handlers(pipe.request_stop)
+    pinger = sdnotify.WatchdogPinger(healthy=pipe.healthy)
+    try:
+        pipe.start()
+        sdnotify.ready(f"{len(cameras)} camera(s)")
+        pinger.start()  # systemd WatchdogSec: pings only while the worker keeps going round
+        while not pipe.wait(0.5):
+            if pipe.stop_requested:
+                break
+    finally:
+        sdnotify.stopping()
+        pinger.stop()
+        summary = pipe.stop()
+        restore()
+    for c in summary.cameras:
+        log.info(
+            "%s: %d frames, %d analysed, %d final / %d provisional events, %d dropped, "
+            "%d corrupt, %d reconnects",
+            c.camera,
+            c.frames,
+            c.analysed,
+            c.final,
+            c.provisional,
+            c.dropped,
+            c.corrupt,
+            c.reconnects,
+        )
+        if c.alerts or c.watchlist_matches or c.outside_zones or c.capture_restarts:
+            log.info(
+                "%s: %d watchlist matches, %d alerts, %d outside required zones, %d hashed, "
+                "%d capture restarts (watchdog)",
+                c.camera,
+                c.watchlist_matches,
+                c.alerts,
+                c.outside_zones,
+                c.hashed,
+                c.capture_restarts,
+            )
+    if summary.watchdog:
+        log.info("watchdog: %s", summary.watchdog)
+    if pipe.error is not None:
+        log.error("stopped after an internal error: %s", pipe.error)
+        return 1
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "run",
+        help="run the service on the cameras of a configuration",
+        description="Run platewatch on every enabled camera of a YAML configuration "
+        "(validate it first with `platewatch check-config`). Stops on SIGINT/SIGTERM.",
+    )
+    p.add_argument("--config", "-c", required=True, metavar="FILE", help="cameras.yaml")
+    p.add_argument(
+        "--camera", action="append", metavar="NAME", help="only this camera (repeatable)"
+    )
+    p.add_argument(
+        "--log-file",
+        default=None,
+        metavar="FILE",
+        help="also log to this size-rotated file (default: $PLATEWATCH_LOG_FILE, else none)",
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.set_defaults(func=_run)
+    return p
+
+
+__all__ = ["LogSink", "add_parser"]

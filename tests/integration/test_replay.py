@@ -1,0 +1,200 @@
+"""``platewatch replay`` / ``run`` / ``check-config`` / ``demo`` end to end on a small clip.
+
+The CLI runs use the stand-in ONNX models (tests/standin_models.py), so they check the plumbing
+(JSON Lines file, annotated video, summary, exit codes) with real ONNX Runtime inference;
+`replay_file` with the truth-based OracleEngine checks that the events in the file are right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+from doubles import OracleEngine
+from standin_models import make_detector, make_reader
+
+from edge.cli import main as cli_main
+from edge.cli.replay import camera_name_for, parse_host_port, replay_file
+from edge.sinks.jsonl import JsonlSink
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    video = pytest.importorskip("training.synth.video")
+    path = tmp_path_factory.mktemp("replay") / "tiny clip.mp4"
+    truth = video.render_clip(path, width=480, height=272, fps=25, seconds=4, n_vehicles=2, seed=3)
+    return path, truth
+
+
+@pytest.fixture(scope="module")
+def standin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("models")
+    # a vehicle and a plate inside it, in 64x64 letterbox pixels
+    make_detector(d / "detector.onnx", [(8, 20, 56, 50, 0, 0.9), (24, 40, 40, 46, 1, 0.8)])
+    make_reader(d / "reader.onnx", "AB123CD")
+    return d
+
+
+def _frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_replay_cli_writes_events_and_annotated_video(
+    tiny_clip, standin_dir, tmp_path, validate_message, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    clip, truth = tiny_clip
+    events, annotated = tmp_path / "out" / "events.jsonl", tmp_path / "ann.mp4"
+    events.parent.mkdir()
+    events.write_text("stale line from an earlier run\n")
+    rc = cli_main(
+        [
+            "replay",
+            str(clip),
+            "--models",
+            str(standin_dir),
+            "--events",
+            str(events),
+            "--annotate",
+            str(annotated),
+            "--sample-every",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    lines = events.read_text().splitlines()
+    objs = [json.loads(line) for line in lines]  # the stale line is gone: a fresh file
+    assert [o["type"] for o in objs] == ["provisional", "final"]  # one static stand-in plate
+    for o in objs:
+        validate_message(o, "plate_event.schema.json")
+        assert o["camera"] == "tiny_clip" and o["plate"] == "AB123CD"
+        assert o["crop_jpeg_b64"]
+    assert _frames(annotated) == truth.frame_count == _frames(clip)
+    err = capsys.readouterr().err
+    assert f"{truth.frame_count} frames of {truth.frame_count}" in err
+    assert "1 final, 1 provisional" in err
+
+
+def test_replay_file_events_match_truth(tiny_clip, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clip, truth = tiny_clip
+    out = tmp_path / "events.jsonl"
+    result = replay_file(
+        clip,
+        OracleEngine(truth, error_rate=0.3),
+        [JsonlSink(out)],
+        camera="gate",
+        progress=False,
+        install_signals=False,
+        strict=True,
+    )
+    assert result.summary.frames == truth.frame_count and not result.interrupted
+    finals = [json.loads(x) for x in out.read_text().splitlines()]
+    finals = [o for o in finals if o["type"] == "final"]
+    assert sorted(o["plate"] for o in finals) == sorted(v.text for v in truth.vehicles)
+    for o in finals:  # frame numbers and video time are the file's
+        assert 0 <= o["first_frame"] <= o["last_frame"] < truth.frame_count
+        assert o["video_time_s"] <= truth.frame_count / truth.fps
+
+
+def test_run_and_check_config(tiny_clip, standin_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = tiny_clip
+    cfg = tmp_path / "cameras.yaml"
+    cfg.write_text(
+        "cameras:\n"
+        f"  - name: a\n    source: '{clip}'\n    sample_every: 3\n"
+        f"  - name: b\n    source: '{clip}'\n    motion_gate: true\n"
+        "models:\n"
+        f"  detector: {standin_dir}/detector.onnx\n  reader: {standin_dir}/reader.onnx\n"
+        "sinks:\n  jsonl: out/events.jsonl\n"
+    )
+    assert cli_main(["check-config", str(cfg)]) == 0
+    assert cli_main(["run", "--config", str(cfg), "--log-level", "WARNING"]) == 0
+    objs = [json.loads(x) for x in (tmp_path / "out" / "events.jsonl").read_text().splitlines()]
+    # two cameras, one shared model: each ended with its own final
+    assert sorted(o["camera"] for o in objs if o["type"] == "final") == ["a", "b"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cameras:\n  - name: a\n    sorce: x\n")
+    assert cli_main(["run", "--config", str(bad)]) == 2
+
+
+def test_demo_with_video_and_no_broker(tiny_clip, standin_dir, capsys) -> None:  # type: ignore[no-untyped-def]
+    clip, _ = tiny_clip
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip),
+            "--models",
+            str(standin_dir),
+            "--no-broker",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [json.loads(x)["type"] for x in out] == ["provisional", "final"]
+
+
+def test_demo_publishes_to_embedded_broker(tiny_clip, standin_dir, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("amqtt")
+    from edge.app.broker import free_port
+
+    port = free_port()
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip_path(tiny_clip)),
+            "--models",
+            str(standin_dir),
+            "--port",
+            str(port),
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    captured = capsys.readouterr()
+    assert f"mosquitto_sub -h 127.0.0.1 -p {port} -t 'platewatch/#' -v" in captured.err
+    assert "embedded MQTT broker" in captured.err
+
+
+def clip_path(tiny_clip: tuple[Path, object]) -> Path:
+    return tiny_clip[0]
+
+
+def test_helpers() -> None:
+    assert camera_name_for("/x/my clip (1).mp4") == "my_clip_1"
+    assert camera_name_for("/x/__.mp4") == "replay"
+    assert parse_host_port("broker:1884") == ("broker", 1884)
+    assert parse_host_port("10.0.0.2") == ("10.0.0.2", 1883)
+    assert parse_host_port("[::1]:8883") == ("::1", 8883)
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_host_port("host:99999")
+
+
+def test_demo_publishes_to_given_broker(tiny_clip, standin_dir, mosquitto, mqtt_consumer) -> None:  # type: ignore[no-untyped-def]
+    consumer = mqtt_consumer(mosquitto, ["platewatch/#"])
+    rc = cli_main(
+        [
+            "demo",
+            "--video",
+            str(clip_path(tiny_clip)),
+            "--models",
+            str(standin_dir),
+            "--mqtt",
+            f"{mosquitto.host}:{mosquitto.port}",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    assert consumer.wait_for(lambda ms: any(m.topic == "platewatch/demo/plate" for m in ms), 5)
+    types = [json.loads(m.payload)["type"] for m in consumer.on("platewatch/demo/events")]
+    assert types == ["provisional", "final"]

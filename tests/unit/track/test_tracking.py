@@ -1,0 +1,230 @@
+"""Tracker, assignment and plate-to-vehicle linking (edge.track.tracker)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from edge.track.tracker import (
+    MultiClassTracker,
+    PlateVehicleLinker,
+    Tracker,
+    TrackerConfig,
+    TrackState,
+    TrackStatus,
+    assign_plates_to_vehicles,
+    linear_assignment,
+)
+
+
+def box(cx: float, cy: float, w: float = 60, h: float = 40) -> list[float]:
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
+
+
+def by_det(states: list[TrackState]) -> dict[int, int]:
+    """det_index -> track_id for tracks matched this frame."""
+    return {s.det_index: s.track_id for s in states if s.det_index >= 0}
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 3), (4, 6), (6, 4), (5, 5), (2, 7)])
+def test_linear_assignment_is_optimal(shape: tuple[int, int]) -> None:
+    rng = np.random.default_rng(sum(shape))
+    for _ in range(20):
+        cost = rng.random(shape)
+        pairs = linear_assignment(cost)
+        n, m = shape
+        assert len(pairs) == min(n, m)
+        assert len({r for r, _ in pairs}) == len({c for _, c in pairs}) == len(pairs)
+        got = sum(cost[r, c] for r, c in pairs)
+        if n <= m:
+            best = min(
+                sum(cost[i, p[i]] for i in range(n)) for p in itertools.permutations(range(m), n)
+            )
+        else:
+            best = min(
+                sum(cost[p[j], j] for j in range(m)) for p in itertools.permutations(range(n), m)
+            )
+        assert got == pytest.approx(best)
+
+
+def test_linear_assignment_empty() -> None:
+    assert linear_assignment(np.zeros((0, 3))) == []
+
+
+def test_straight_line_with_missed_detection_keeps_id() -> None:
+    tr = Tracker(TrackerConfig(min_hits=2, max_age=10))
+    ids = []
+    for f in range(12):
+        if f == 5:  # detector misses the object for one frame
+            states = tr.update(np.zeros((0, 4)), np.zeros(0), f)
+            assert len(states) == 1 and states[0].state == TrackStatus.LOST
+            assert states[0].det_index == -1
+            # the lost track keeps predicting forward along its motion
+            assert (states[0].box[0] + states[0].box[2]) / 2 > 100 + 8 * 4
+            continue
+        states = tr.update(np.array([box(100 + 8 * f, 200)]), np.array([0.9]), f)
+        ids.append(by_det(states)[0])
+    assert len(set(ids)) == 1
+    assert tr.tracks[0].state == TrackStatus.CONFIRMED
+    assert tr.tracks[0].hits == 11
+
+
+def test_frame_sampling_gaps_fast_object_keeps_id() -> None:
+    # every 5th frame analysed; the object moves 15 px/frame = 75 px (> its 60 px width) per
+    # analysed frame, so consecutive boxes never overlap: only prediction by the gap can follow it
+    tr = Tracker(TrackerConfig(max_age=20))
+    ids = []
+    for k, f in enumerate(range(0, 100, 5)):
+        if k == 8:
+            continue  # plus one missed analysed frame (a 10-frame gap)
+        states = tr.update(np.array([box(50 + 15 * f, 300)]), np.array([0.8]), f)
+        ids.append(by_det(states)[0])
+    assert len(set(ids)) == 1
+    vx, vy = tr.tracks[0].velocity
+    assert vx == pytest.approx(15, rel=0.15) and abs(vy) < 1
+
+
+def test_two_crossing_objects_keep_their_ids() -> None:
+    tr = Tracker(TrackerConfig(max_age=10))
+    first: dict[str, int] = {}
+    for f in range(40):
+        a = box(100 + 10 * f, 200)  # left to right
+        b = box(500 - 10 * f, 212)  # right to left, crossing a around f = 20
+        order = [a, b] if f % 2 else [b, a]  # detector output order must not matter
+        states = tr.update(np.array(order), np.array([0.9, 0.85]), f)
+        m = by_det(states)
+        ida, idb = (m[0], m[1]) if f % 2 else (m[1], m[0])
+        if f == 0:
+            first = {"a": ida, "b": idb}
+        assert (ida, idb) == (first["a"], first["b"]), f"swap at frame {f}"
+
+
+def test_new_object_gets_new_id() -> None:
+    tr = Tracker()
+    tr.update(np.array([box(100, 100)]), np.array([0.9]), 0)
+    tr.update(np.array([box(104, 100)]), np.array([0.9]), 1)
+    states = tr.update(np.array([box(108, 100), box(600, 400)]), np.array([0.9, 0.9]), 2)
+    m = by_det(states)
+    assert m[0] != m[1]
+    new = next(s for s in states if s.det_index == 1)
+    assert new.state == TrackStatus.TENTATIVE and new.hits == 1
+
+
+def test_track_removed_after_max_age_and_reported_once() -> None:
+    tr = Tracker(TrackerConfig(min_hits=2, max_age=6))
+    for f in range(3):
+        tr.update(np.array([box(100, 100)]), np.array([0.9]), f)
+    tid = tr.tracks[0].track_id
+    empty = (np.zeros((0, 4)), np.zeros(0))
+    for f in range(3, 9):  # 6 frames without a match: still alive (lost)
+        states = tr.update(*empty, f)
+        assert [s.state for s in states] == [TrackStatus.LOST]
+        assert tr.last_removed == []
+    tr.update(*empty, 9)  # 7 frames since the last match > max_age
+    assert tr.tracks == []
+    assert [(s.track_id, s.state) for s in tr.last_removed] == [(tid, TrackStatus.REMOVED)]
+    tr.update(*empty, 10)
+    assert tr.last_removed == []
+
+
+def test_max_age_counts_source_frames_not_updates() -> None:
+    tr = Tracker(TrackerConfig(max_age=10))
+    for f in (0, 5):
+        tr.update(np.array([box(100, 100)]), np.array([0.9]), f)
+    tr.update(np.zeros((0, 4)), np.zeros(0), 15)  # 10 frames since the match: alive
+    assert len(tr.tracks) == 1
+    tr.update(np.zeros((0, 4)), np.zeros(0), 20)  # 15 frames: gone
+    assert tr.tracks == [] and len(tr.last_removed) == 1
+
+
+def test_tentative_track_dropped_on_first_miss() -> None:
+    tr = Tracker(TrackerConfig(min_hits=3))
+    tr.update(np.array([box(100, 100)]), np.array([0.9]), 0)
+    tr.update(np.zeros((0, 4)), np.zeros(0), 1)
+    assert tr.tracks == [] and tr.last_removed[0].state == TrackStatus.REMOVED
+
+
+def test_min_hits_confirms() -> None:
+    tr = Tracker(TrackerConfig(min_hits=3))
+    states = []
+    for f in range(3):
+        states = tr.update(np.array([box(100 + f, 100)]), np.array([0.9]), f)
+        expect = TrackStatus.CONFIRMED if f == 2 else TrackStatus.TENTATIVE
+        assert states[0].state == expect
+
+
+def test_low_score_detection_keeps_track_but_never_starts_one() -> None:
+    tr = Tracker(TrackerConfig(high_threshold=0.5, low_threshold=0.1))
+    for f in range(3):
+        tr.update(np.array([box(100 + 5 * f, 100)]), np.array([0.9]), f)
+    tid = tr.tracks[0].track_id
+    # occluded: the detector is unsure (0.3) about our object, and sees a faint new thing
+    states = tr.update(np.array([box(115, 100), box(700, 500)]), np.array([0.3, 0.3]), 3)
+    assert by_det(states) == {0: tid}
+    assert len(states) == 1
+
+
+def test_frame_index_must_increase() -> None:
+    tr = Tracker()
+    tr.update(np.array([box(1, 1)]), np.array([0.9]), 5)
+    with pytest.raises(ValueError, match="frame_index must increase"):
+        tr.update(np.array([box(1, 1)]), np.array([0.9]), 5)
+
+
+def test_finish_ends_all_tracks() -> None:
+    tr = Tracker()
+    tr.update(np.array([box(100, 100), box(400, 100)]), np.array([0.9, 0.9]), 0)
+    ended = tr.finish()
+    assert len(ended) == 2 and all(s.state == TrackStatus.REMOVED for s in ended)
+    assert tr.tracks == []
+
+
+def test_multiclass_trackers_are_separate_with_unique_ids() -> None:
+    VEH, PLATE = 0, 1
+    mt = MultiClassTracker([VEH, PLATE])
+    for f in range(4):
+        vb = box(300 + 10 * f, 300, 200, 150)
+        pb = box(300 + 10 * f, 340, 60, 15)  # plate inside the vehicle: high IoU with nothing
+        states = mt.update(np.array([pb, vb]), np.array([0.8, 0.9]), np.array([PLATE, VEH]), f)
+    by_cls = {s.cls: s for s in states}
+    assert by_cls[PLATE].det_index == 0 and by_cls[VEH].det_index == 1
+    assert by_cls[PLATE].track_id != by_cls[VEH].track_id
+    assert by_cls[PLATE].hits == by_cls[VEH].hits == 4
+
+
+def test_assign_plates_to_vehicles() -> None:
+    vehicles = np.array([[0, 0, 400, 300], [300, 100, 500, 250], [600, 0, 800, 200]])
+    plates = np.array(
+        [
+            [150, 250, 230, 270],  # inside vehicle 0 only
+            [380, 200, 440, 215],  # inside 0 and 1: smaller vehicle 1 wins
+            [1000, 10, 1060, 25],  # no vehicle
+            [395, 50, 455, 65],  # centre x=425 is outside vehicle 0, centre y=57 above vehicle 1
+        ]
+    )
+    assert assign_plates_to_vehicles(plates, vehicles) == [0, 1, None, None]
+    assert assign_plates_to_vehicles(plates, np.zeros((0, 4))) == [None] * 4
+
+
+def _state(tid: int, b: list[float], det: int = 0) -> TrackState:
+    return TrackState(tid, tuple(b), 0.9, 3, 3, 0, TrackStatus.CONFIRMED, det, 0, 3, (0.0, 0.0))
+
+
+def test_plate_keeps_majority_vehicle() -> None:
+    link = PlateVehicleLinker()
+    car_a = _state(1, [0, 0, 400, 300])
+    car_b = _state(2, [300, 100, 500, 250])
+    plate = _state(10, [150, 250, 230, 270])
+    for _ in range(3):
+        assert link.update([plate], [car_a, car_b]) == {10: 1}
+    # for two frames the plate box drifts into car b's (smaller) box: majority keeps car a
+    drifted = _state(10, [380, 200, 440, 215])
+    for _ in range(2):
+        assert link.update([drifted], [car_a, car_b]) == {10: 1}
+    # an unmatched plate track (det_index -1) does not vote
+    link.update([_state(10, [380, 200, 440, 215], det=-1)] * 5, [car_a, car_b])
+    assert link.vehicle_of(10) == 1
+    link.forget([10])
+    assert link.vehicle_of(10) is None

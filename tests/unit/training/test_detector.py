@@ -1,0 +1,144 @@
+"""Detector training/export pieces: checkpoint reading, weight transfer, teacher, compositing,
+export parity, and the shipped ONNX on a real dev image."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+MODELS = REPO / "models"
+
+
+def _data_root() -> Path:
+    import os
+
+    return Path(os.environ.get("PLATEWATCH_DATA", str(REPO.parent / "shared" / "data")))
+
+
+def _checkpoint() -> Path:
+    import os
+
+    return Path(
+        os.environ.get(
+            "PLATEWATCH_COCO_CHECKPOINT", str(REPO.parent / "shared/models/yolov5n-coco.pt")
+        )
+    )
+
+
+needs_checkpoint = pytest.mark.skipif(
+    not _checkpoint().exists(), reason="COCO YOLOv5n checkpoint not present"
+)
+
+
+@pytest.fixture(scope="module")
+def coco_state():
+    pytest.importorskip("torch")
+    from training.detector.checkpoint import load_yolov5_state_dict
+
+    return load_yolov5_state_dict(_checkpoint())
+
+
+@needs_checkpoint
+def test_unpickler_recovers_full_state_dict(coco_state):
+    # YOLOv5n v6/v7: 349 entries (weights, BN stats, counters, anchors) over 25 layers.
+    assert len(coco_state) == 349
+    assert coco_state["model.0.conv.weight"].shape == (16, 3, 6, 6)
+    assert coco_state["model.24.m.0.weight"].shape[0] == 3 * 85  # 3 anchors x (5 + 80 classes)
+    assert all(v.dtype != np.float16 for v in coco_state.values())
+
+
+@needs_checkpoint
+def test_weight_transfer_into_ultralytics_yolov5n(coco_state):
+    pytest.importorskip("ultralytics")
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from training.detector import offline  # noqa: F401
+    from training.detector.checkpoint import transfer_weights
+
+    model = DetectionModel("yolov5n.yaml", nc=2, verbose=False)
+    n, untouched = transfer_weights(model, coco_state)
+    # Backbone + neck (layers 0-23) transfer in full; the anchor-free head does not.
+    assert n == 342
+    assert all(k.startswith("model.24.") for k in untouched)
+    assert torch.equal(
+        model.state_dict()["model.9.cv2.conv.weight"], coco_state["model.9.cv2.conv.weight"]
+    )
+
+
+@needs_checkpoint
+def test_teacher_finds_a_car_on_a_real_photo():
+    import cv2
+
+    image = _data_root() / "openalpr-dev" / "us" / "car16.jpg"
+    if not image.exists():
+        pytest.skip(f"{image} not present")
+    from training.detector.teacher import VehicleTeacher
+
+    dets = VehicleTeacher(_checkpoint()).detect(cv2.imread(str(image)))
+    assert any(d.coco_class == 2 and d.score > 0.5 for d in dets)
+
+
+def test_paste_plate_returns_box_inside_scene_and_changes_pixels():
+    from training.data.records import PLATE, Box
+    from training.detector.build_data import paste_plate, yolo_lines
+
+    scene = np.zeros((200, 300, 3), np.uint8)
+    crop = np.full((20, 80, 3), 255, np.uint8)
+    box = paste_plate(scene, crop, 150, 100, 80, random.Random(0))
+    assert box is not None
+    x1, y1, x2, y2 = box
+    assert 0 <= x1 < x2 <= 300 and 0 <= y1 < y2 <= 200
+    assert scene[int((y1 + y2) / 2), int((x1 + x2) / 2)].mean() > 100
+    # Off-scene placement is refused rather than clipped into a wrong label.
+    assert paste_plate(np.zeros((50, 50, 3), np.uint8), crop, 48, 25, 40, random.Random(0)) is None
+    (line,) = yolo_lines([Box(PLATE, x1, y1, x2, y2)], 300, 200)
+    cls, cx, cy, w, h = line.split()
+    assert cls == "1" and abs(float(cx) * 300 - (x1 + x2) / 2) < 0.01
+
+
+def test_parity_check_passes_identical_and_fails_perturbed():
+    from training.detector.export import ParityError, check_parity
+
+    rng = np.random.default_rng(0)
+    out = np.zeros((1, 6, 50), np.float32)
+    out[0, :4] = rng.uniform(20, 300, (4, 50))
+    out[0, 2:4] = rng.uniform(10, 40, (2, 50))
+    out[0, 5, :5] = 0.9  # five confident plates
+    assert check_parity(out, out.copy()).n_boxes >= 1
+    bad = out.copy()
+    bad[0, 0, 0] += 0.01
+    with pytest.raises(ParityError):
+        check_parity(out, bad)
+    with pytest.raises(ParityError):
+        check_parity(out, out[:, :, :49])
+
+
+def test_shipped_onnx_finds_a_real_plate():
+    model = MODELS / "detector.onnx"
+    if not model.exists():
+        pytest.skip("models/detector.onnx not shipped yet")
+    label = _data_root() / "openalpr-dev" / "eu" / "eu1.txt"
+    if not label.exists():
+        pytest.skip(f"{label} not present")
+    import cv2
+
+    from edge.detect.vision import box_iou, decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
+    from training.detector.evaluate import openalpr_truth
+    from training.detector.export import onnx_session
+
+    meta = json.loads((MODELS / "detector.json").read_text())
+    assert meta["classes"] == ["vehicle", "plate"]
+    name, truth = openalpr_truth(label)
+    frame = cv2.imread(str(label.parent / name))
+    img, lb = letterbox(frame, tuple(meta["input_size"]))
+    out = onnx_session(model).run(None, {"images": to_nchw_float(img)})[0]
+    assert out.shape[1] == 4 + len(meta["classes"])
+    boxes, _, classes = decode_yolo(out, meta["conf_threshold"], meta["iou_threshold"])
+    plates = unletterbox_boxes(boxes[classes == 1], lb, frame.shape[1], frame.shape[0])
+    assert len(plates) and box_iou(truth, plates).max() > 0.4
