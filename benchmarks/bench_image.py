@@ -77,12 +77,13 @@ def main() -> int:
         t0 = time.perf_counter()
         frame = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         t1 = time.perf_counter()
-        plates = alpr.process(frame)
+        result = alpr.process(frame)
+        plates = list(result.plates)
         t2 = time.perf_counter()
         if i >= args.warmup:
             stages["decode"].append((t1 - t0) * 1e3)
-            stages["detect"].append(alpr.last_times.detect_ms)
-            stages["read"].append(alpr.last_times.read_ms)
+            stages["detect"].append(result.timings.detect_ms)
+            stages["read"].append(result.timings.read_ms)
             stages["total"].append((t2 - t0) * 1e3)
 
     print(f"image: {image} -> 1280x720, {len(plates)} plate(s): {[p.text for p in plates]}")

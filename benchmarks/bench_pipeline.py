@@ -6,7 +6,7 @@
 For each resolution (a synthetic clip rendered once with training.synth.video and cached) and each
 CPU thread count, in a fresh subprocess (so peak RSS and thread settings are per run):
 
-- ``pipeline``: `edge.cli.replay.replay_file` (capture thread + one inference worker + sink
+- ``pipeline``: `edge.app.replay.replay_file` (capture thread + one inference worker + sink
   thread), analysing every ``--sample-every``-th frame (25 fps / 3 = 8.3 analysed frames/s of
   video); frames/s counts every frame of the clip (decoded, tracked, annotated-ready);
 - ``naive``: decode -> detect -> read on EVERY frame in one loop (no threads, no sampling);
@@ -76,9 +76,9 @@ def child(args: argparse.Namespace) -> dict:
             ok, frame = cap.read()
             if not ok:
                 break
-            alpr.process(frame)
-            t_det += alpr.last_times.detect_ms
-            t_read += alpr.last_times.read_ms
+            timings = alpr.process(frame).timings
+            t_det += timings.detect_ms
+            t_read += timings.read_ms
             n += 1
         dt = time.perf_counter() - t0
         return {
@@ -92,14 +92,13 @@ def child(args: argparse.Namespace) -> dict:
             "peak_rss_mb": _peak_rss_mb(),
         }
 
-    from edge.app.pipeline import AlprEngine
-    from edge.cli.replay import replay_file
+    from edge.app.replay import replay_file
     from edge.sinks.jsonl import JsonlSink
 
     with tempfile.TemporaryDirectory() as tmp:
         r = replay_file(
             clip,
-            AlprEngine(alpr),
+            alpr,
             [JsonlSink(Path(tmp) / "events.jsonl")],
             sample_every=args.sample_every,
             progress=False,

@@ -130,14 +130,14 @@ class SceneEngine:
         self.real = real
 
     def infer(self, frame):  # type: ignore[no-untyped-def]
-        from edge.app.pipeline import Inference
-        from edge.types import PlateRead, PlateResult
+        from edge.detect.alpr import build_result
+        from edge.types import TextRead
 
         inf = self.inner.infer(frame)  # type: ignore[attr-defined]
         if self.real:
             return inf
         i = frame.index
-        vboxes, plates = [], []
+        vehicles, plates = [], []
         k0 = max(0, i // self.period - 3)
         for k in range(k0, i // self.period + 1):
             car = SceneCar(k, k * self.period)
@@ -147,23 +147,12 @@ class SceneEngine:
             if got is None:
                 continue
             vb, pb = got
-            vboxes.append(vb)
+            vehicles.append((vb, 0.9))
             if pb is None:
                 continue
             c = 0.93
-            x1, y1, x2, y2 = (int(v) for v in pb)
-            plates.append(
-                PlateResult(
-                    pb, 0.8, PlateRead(car.text, c, (c,) * len(car.text)), vb, (x1, y1, x2, y2)
-                )
-            )
-        return Inference(
-            np.array(vboxes, np.float32).reshape(-1, 4),
-            np.full(len(vboxes), 0.9, np.float32),
-            tuple(plates),
-            inf.detect_ms,
-            inf.read_ms,
-        )
+            plates.append((pb, 0.8, TextRead(car.text, c, (c,) * len(car.text))))
+        return build_result(frame.image, vehicles, plates, timings=inf.timings)
 
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
@@ -190,15 +179,18 @@ def model_paths(
 
 
 def run(args: argparse.Namespace) -> dict:
-    from edge.app.pipeline import AlprEngine, Pipeline
-    from edge.config.schema import CameraConfig, WatchdogConfig
+    from edge.app.assembly import build_engine, build_pipeline
+    from edge.app.pipeline import Pipeline
+    from edge.config.schema import AppConfig, CameraConfig
+    from edge.detect.config import ModelsConfig
+    from edge.events.alerts import Alert
     from edge.events.schema import CameraStats, PlateEvent
     from edge.history.store import HistoryStore
-    from edge.rules.watchlist import Watchlists
+    from edge.rules.privacy import PrivacyConfig
+    from edge.rules.watchlist import WatchlistConfig
     from edge.rules.zones import CameraGeometryConfig
     from edge.sinks.base import MultiSink, Sink
     from edge.sinks.history import HistorySink
-    from edge.vote.voter import VoterConfig
 
     class CountSink(Sink):
         def __init__(self) -> None:
@@ -212,7 +204,7 @@ def run(args: argparse.Namespace) -> dict:
             self.finals += event.type == "final"
             self.hashed += event.plate_hashed
 
-        def publish_alert(self, camera: str, payload: bytes) -> None:
+        def publish_alert(self, alert: Alert) -> None:
             self.alerts += 1
 
         def publish_stats(self, stats: CameraStats) -> None:
@@ -224,14 +216,17 @@ def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="platewatch-soak-"))
     clip = write_clip(work / "soak.mp4")
     det, rd, model_note = model_paths(args.models, work, args.standin_models)
-    engine = SceneEngine(AlprEngine.load(det, rd, threads=1), real=args.real_detections)
+    engine = SceneEngine(
+        build_engine(ModelsConfig(detector=det, reader=rd)), real=args.real_detections
+    )
     listed = [SceneCar(k, 0).text for k in range(0, 100_000, 10)]
-    watchlists = Watchlists(
-        [
+    watchlists = [
+        WatchlistConfig.model_validate(w)
+        for w in (
             {"name": "residents", "kind": "allow", "refire": "per_event", "entries": listed[::2]},
             {"name": "alert", "kind": "deny", "max_distance": 0, "entries": listed[1::2]},
-        ]
-    )
+        )
+    ]
     geometry = CameraGeometryConfig.model_validate(
         {
             "zones": [{"name": "road", "points": [[0, 0], [640, 0], [640, 360], [0, 360]]}],
@@ -251,17 +246,18 @@ def run(args: argparse.Namespace) -> dict:
     counter = CountSink()
     samples: list[tuple[int, float]] = []
     times: list[float] = []
-    import edge.vote.voter as voting
+    import edge.vote.consensus as consensus
+    import edge.vote.voter as voter
 
-    cached = voting.levenshtein
-    if args.no_voting_cache:
-        voting.levenshtein = cached.__wrapped__  # type: ignore[attr-defined]
+    cached = consensus.levenshtein
+    if args.no_voting_cache:  # both modules call the cached function by their own name
+        consensus.levenshtein = voter.levenshtein = cached.__wrapped__  # type: ignore[attr-defined]
     done = threading.Event()
     target = args.frames
 
     pipe: Pipeline
 
-    def on_frame(frame, fa, overlays):  # type: ignore[no-untyped-def]
+    def on_frame(frame, result, sampled, overlays):  # type: ignore[no-untyped-def]
         n = pipe.cameras[0].frames
         if n % args.sample_rss == 0:
             samples.append((n, rss_mb()))
@@ -269,16 +265,17 @@ def run(args: argparse.Namespace) -> dict:
         if n >= target:
             done.set()
 
-    pipe = Pipeline(
-        [cam],
-        engine,
-        MultiSink([HistorySink(store), counter]),
-        voter_config=VoterConfig(),
+    cfg = AppConfig(
+        cameras=[cam],
+        watchlists=watchlists,
+        privacy=PrivacyConfig(enabled=True, key="soak-test-key-0123456789"),
+    )
+    pipe = build_pipeline(
+        cfg,
+        engine=engine,
+        sink=MultiSink([HistorySink(store), counter]),
         on_frame=on_frame,
         stats_interval_s=5.0,
-        watchlists=watchlists,
-        privacy_key=b"soak-test-key-0123456789",
-        watchdog=WatchdogConfig(),
     )
     t0 = time.monotonic()
     pipe.start()
@@ -301,7 +298,7 @@ def run(args: argparse.Namespace) -> dict:
     c = summary.cameras[0]
     an = pipe.cameras[0].analyzer
     cache_entries = cached.cache_info().currsize
-    voting.levenshtein = cached
+    consensus.levenshtein = voter.levenshtein = cached
     frames = [f for f, _ in samples]
     q = max(1, len(times) // 4)
     fps_first = (frames[q] - frames[0]) / (times[q] - times[0]) if len(times) > q else None
@@ -337,7 +334,7 @@ def run(args: argparse.Namespace) -> dict:
         "fps_last_quarter": round(fps_last, 1) if fps_last else None,
         "live_state": {
             "tracker_tracks": sum(len(t._tracks) for t in an.tracker.trackers.values()),
-            "vote_keys": len(an._keys),
+            "vote_keys": len(an.keys.states),
             "voter_tracks": len(an.voter._tracks),
             "geometry_tracks": an.geometry.active_tracks if an.geometry is not None else 0,
         },

@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from voting_accuracy import FinalsSink, RecordingEngine  # this folder: sys.path[0]
 
-    from edge.app.pipeline import AlprEngine
-    from edge.cli.replay import replay_file
+    from edge.app.replay import replay_file
     from edge.detect.alpr import Alpr
     from edge.detect.models import load_models
     from training.synth.video import render_clip
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             finals = FinalsSink()
             replay_file(
                 clip,
-                RecordingEngine(AlprEngine(alpr)),  # type: ignore[arg-type]
+                RecordingEngine(alpr),  # type: ignore[arg-type]
                 [finals],
                 camera="clip",
                 sample_every=args.sample_every,

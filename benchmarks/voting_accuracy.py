@@ -8,7 +8,7 @@ Each labelled photo of ``openalpr-dev/{us,eu,br}`` (``$PLATEWATCH_DATA`` or ``..
 a DEV/EVAL set: never train on it) becomes a short clip with
 ``training.synth.video.make_replay_clip_from_photo`` (slow pan/zoom, blur spikes, noise, JPEG,
 exposure changes; the plate box is known in every frame). The clip runs through the real
-pipeline (`edge.cli.replay.replay_file`, every frame analysed) with the given models and, by
+pipeline (`edge.app.replay.replay_file`, every frame analysed) with the given models and, by
 default, the voter set up as a camera of that region would be (``voting.regions: [us]``;
 ``--formats all`` gives it every shipped format, which lets a US plate be "repaired" into a
 European pattern), and:
@@ -106,7 +106,7 @@ def evaluate_clip(
 ) -> tuple[int, int, int, bool, bool, int, str, list[str]]:
     import cv2
 
-    from edge.cli.replay import replay_file
+    from edge.app.replay import replay_file
     from training.synth.video import make_replay_clip_from_photo, read_openalpr_label
 
     image, box, text = read_openalpr_label(label)
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
-    from edge.config.schema import VotingConfig
+    from edge.vote.config import VotingConfig
 
     def voting_for(region: str) -> VotingConfig:
         if args.formats == "camera":
@@ -179,15 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     if not root.is_dir():
         print(f"data not found: {root} (set PLATEWATCH_DATA or --data)", file=sys.stderr)
         return 2
-    from edge.app.pipeline import AlprEngine
     from edge.detect.alpr import Alpr
     from edge.detect.models import load_models
 
     det, rd = load_models(args.models, threads=args.threads)
     alpr = Alpr(det, rd)  # one model instance for every clip
 
-    def engine_factory() -> AlprEngine:
-        return AlprEngine(alpr)
+    def engine_factory() -> Alpr:
+        return alpr
 
     stats: dict[str, RegionStats] = defaultdict(RegionStats)
     per_clip = []

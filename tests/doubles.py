@@ -13,12 +13,11 @@ import time
 
 import numpy as np
 
-from edge.app.pipeline import Inference
-from edge.capture.camera import Frame
+from edge.detect.alpr import build_result
+from edge.events.alerts import Alert
 from edge.events.schema import CameraStats, PlateEvent
 from edge.sinks.base import Sink
-from edge.types import PlateRead as ModelRead
-from edge.types import PlateResult
+from edge.types import Frame, FrameResult, TextRead
 
 ALNUM = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 
@@ -29,6 +28,7 @@ class ListSink(Sink):
     def __init__(self) -> None:
         self.events: list[PlateEvent] = []
         self.stats: list[CameraStats] = []
+        self.alerts: list[Alert] = []
         self.closed = False
         self._lock = threading.Lock()
 
@@ -40,6 +40,10 @@ class ListSink(Sink):
         with self._lock:
             self.stats.append(stats)
 
+    def publish_alert(self, alert: Alert) -> None:
+        with self._lock:
+            self.alerts.append(alert)
+
     def close(self, timeout: float = 2.0) -> None:
         self.closed = True
 
@@ -47,14 +51,19 @@ class ListSink(Sink):
         return [e for e in self.events if e.type == "final"]
 
 
-def noisy_read(text: str, rng: np.random.Generator, error_rate: float) -> ModelRead:
+def build_plate(box: tuple, text: str, conf: float = 0.95, score: float = 0.8) -> tuple:
+    """One plate for edge.detect.alpr.build_result: (box, detector score, read)."""
+    return (tuple(float(v) for v in box), score, TextRead(text, conf, (conf,) * len(text)))
+
+
+def noisy_read(text: str, rng: np.random.Generator, error_rate: float) -> TextRead:
     chars = list(text)
     confs = [float(rng.uniform(0.85, 0.99)) for _ in chars]
     if rng.random() < error_rate:
         i = int(rng.integers(len(chars)))
         chars[i] = ALNUM[int(rng.integers(len(ALNUM)))]
         confs[i] = float(rng.uniform(0.3, 0.6))
-    return ModelRead("".join(chars), min(confs), tuple(confs))
+    return TextRead("".join(chars), min(confs), tuple(confs))
 
 
 class OracleEngine:
@@ -75,31 +84,17 @@ class OracleEngine:
         self.delay_s = delay_s
         self.calls = 0
 
-    def infer(self, frame: Frame) -> Inference:
+    def infer(self, frame: Frame) -> FrameResult:
         self.calls += 1
         if self.delay_s:
             time.sleep(self.delay_s)
         rng = np.random.default_rng((self.seed, frame.index))
-        vboxes, vscores, plates = [], [], []
+        vehicles, plates = [], []
         for v, ft in self.truth.plates_in_frame(frame.index):  # type: ignore[attr-defined]
             if ft.vehicle_box is not None:
-                vboxes.append(ft.vehicle_box)
-                vscores.append(0.9)
+                vehicles.append((tuple(ft.vehicle_box), 0.9))
             if ft.plate_box is None or ft.plate_visibility != "full":
                 continue
             rate = self.degraded_error_rate if ft.degraded else self.error_rate
-            x1, y1, x2, y2 = (int(round(c)) for c in ft.plate_box)
-            plates.append(
-                PlateResult(
-                    box=tuple(float(c) for c in ft.plate_box),
-                    detection_score=0.8,
-                    read=noisy_read(v.text, rng, rate),
-                    vehicle_box=ft.vehicle_box,
-                    crop_box=(x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)),
-                )
-            )
-        return Inference(
-            np.array(vboxes, np.float32).reshape(-1, 4),
-            np.array(vscores, np.float32),
-            tuple(plates),
-        )
+            plates.append((tuple(ft.plate_box), 0.8, noisy_read(v.text, rng, rate)))
+        return build_result(frame.image, vehicles, plates)

@@ -37,9 +37,34 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from edge.config.schema import WatchdogConfig
+from pydantic import Field
+
+from edge.settings import Settings
 
 log = logging.getLogger("platewatch.watchdog")
+
+
+class WatchdogConfig(Settings):
+    """Stage watchdog (edge.app.watchdog): restart a stalled capture, report a stuck worker/sink."""
+
+    enabled: bool = True
+    check_interval_s: float = Field(2.0, gt=0, le=600, description="how often stages are checked")
+    capture_stall_s: float = Field(
+        30.0,
+        gt=0,
+        description="a live camera 'online'/'connecting' with no new frame this long is "
+        "restarted (at least 2x its open/read timeout)",
+    )
+    inference_stall_s: float = Field(
+        60.0, gt=0, description="the inference worker on one frame this long: unhealthy"
+    )
+    sink_stall_s: float = Field(
+        60.0, gt=0, description="the sink thread inside one publish this long: unhealthy"
+    )
+    max_stuck_threads: int = Field(
+        4, ge=0, description="abandoned blocked capture threads tolerated before 'unhealthy'"
+    )
+
 
 # Capture states (edge.capture.camera) in which frames are supposed to be arriving.
 _EXPECTING_FRAMES = ("online", "connecting")

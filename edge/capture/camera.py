@@ -23,10 +23,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 
-import numpy as np
-
+from edge.capture.config import CaptureConfig, ReconnectConfig
 from edge.capture.sources import (
     FrameSource,
     ImageFolderSource,
@@ -34,7 +32,7 @@ from edge.capture.sources import (
     SourceError,
     SourceKind,
 )
-from edge.config.schema import CameraConfig, ReconnectConfig
+from edge.types import Frame
 
 log = logging.getLogger("platewatch.capture")
 
@@ -49,37 +47,6 @@ STARTING, CONNECTING, ONLINE, BACKOFF, ENDED, FAILED, STOPPED = (
     "stopped",
 )
 FINAL_STATES = (ENDED, FAILED, STOPPED)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One decoded frame on its way to the pipeline. ``image`` is the decoder's array, not a copy.
-
-    ``index`` is the source frame number (for files: from the container timestamps, so skipped
-    corrupt frames leave a gap); ``timestamp`` is wall-clock UTC (seconds since the epoch) when
-    the frame was read; ``video_time_s`` is the position in the file (None for live sources);
-    ``monotonic`` is `time.monotonic()` at read time, for latency measurements.
-    """
-
-    camera: str
-    index: int
-    timestamp: float
-    image: np.ndarray
-    is_live: bool
-    video_time_s: float | None = None
-    monotonic: float = 0.0
-
-    @property
-    def utc(self) -> datetime:
-        return datetime.fromtimestamp(self.timestamp, tz=timezone.utc)
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +158,7 @@ def backoff_delay(attempt: int, cfg: ReconnectConfig, rng: random.Random | None 
     return max(0.0, base)
 
 
-def make_source(config: CameraConfig) -> FrameSource:
+def make_source(config: CaptureConfig) -> FrameSource:
     """The `FrameSource` for a camera configuration."""
     kind = config.kind
     if kind is SourceKind.IMAGES:
@@ -220,10 +187,10 @@ class CameraCapture:
 
     def __init__(
         self,
-        config: CameraConfig,
+        config: CaptureConfig,
         *,
         on_status: StatusCallback | None = None,
-        source_factory: Callable[[CameraConfig], FrameSource] = make_source,
+        source_factory: Callable[[CaptureConfig], FrameSource] = make_source,
         queue_size: int | None = None,
         rng: random.Random | None = None,
     ) -> None:

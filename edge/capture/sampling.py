@@ -15,10 +15,10 @@ Both are per-camera, cheap and pure-ish (the gate keeps one small reference imag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
+
+from edge.capture.config import MotionConfig
 
 
 class FrameSampler:
@@ -37,15 +37,6 @@ class FrameSampler:
             self._last = index
             return True
         return False
-
-
-@dataclass(frozen=True)
-class MotionConfig:
-    width: int = 160  # the comparison runs on a frame this wide (aspect kept)
-    blur: int = 5  # Gaussian kernel (odd) against sensor noise and compression flicker
-    pixel_threshold: int = 18  # grey-level change that counts as "changed" (0-255)
-    min_changed: float = 0.002  # fraction of changed pixels that means motion
-    max_idle_s: float = 2.0  # analyse at least this often even in an idle scene
 
 
 def motion_fraction(a: np.ndarray, b: np.ndarray, pixel_threshold: int) -> float:

@@ -1,7 +1,9 @@
-"""The ``platewatch`` command line: a thin argparse shell over subcommand modules.
+"""The ``platewatch`` command line: a thin argparse shell over one module per command.
 
-Each subcommand module exposes ``add_parser(subparsers)`` and sets ``func`` (args -> exit
-code) on its parser. Adding a command = one import line in EDGE_COMMANDS.
+Each command module exposes ``add_parser(subparsers)`` and sets ``func`` (args -> exit code) on
+its parser. The runtime's own commands are listed in EDGE_COMMANDS; other packages add commands
+through the ``platewatch.commands`` entry point group (an entry ``name = "module:function"``,
+the function registering its commands on the subparsers): ``edge`` never imports ``training``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import metadata
 
 # (command name, module). Imported lazily-light: these modules import only numpy/cv2 at top.
 EDGE_COMMANDS: list[tuple[str, str]] = [
@@ -28,12 +31,25 @@ EDGE_COMMANDS: list[tuple[str, str]] = [
 ]
 
 
-def _wants_training_commands(argv: Sequence[str]) -> bool:
-    """Training subcommands come from ``training.data.cli`` (torch/ultralytics side). Only
-    import it when the command is not one of edge's own, so ``platewatch image``/``run``
-    start fast and never import torch on a runtime-only install."""
+PLUGIN_GROUP = "platewatch.commands"
+
+
+def _plugin_commands(argv: Sequence[str]) -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Registration functions of the installed plugin commands. Only looked up when the
+    command is not one of edge's own, so ``platewatch image``/``run`` start fast and never
+    import another package."""
     first = next((a for a in argv if not a.startswith("-")), None)
-    return first not in {name for name, _ in EDGE_COMMANDS}
+    if first in {name for name, _ in EDGE_COMMANDS}:
+        return []
+    out = []
+    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+        if first is not None and ep.name != first:
+            continue
+        try:
+            out.append(ep.load())
+        except ImportError as e:  # the plugin's own dependencies are not installed
+            logging.getLogger("platewatch.cli").debug("command %s unavailable: %s", ep.name, e)
+    return out
 
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -44,13 +60,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for _name, module in EDGE_COMMANDS:
         importlib.import_module(module).add_parser(sub)
-    if _wants_training_commands(argv):
-        try:
-            from training.data.cli import add_subparsers  # written by the training side
-        except ImportError:
-            pass  # runtime-only install: training extras absent
-        else:
-            add_subparsers(sub)
+    seen: set[int] = set()
+    for register in _plugin_commands(argv):
+        if id(register) not in seen:  # one function may register several commands
+            seen.add(id(register))
+            register(sub)
     return parser
 
 

@@ -1,8 +1,7 @@
 """`platewatch check-config FILE`: validate a configuration and print a summary or the errors.
 
 `add_parser(subparsers)` registers the subcommand (edge/cli/__init__.py calls it); the handler
-returns the
-process exit code: 0 when valid, 2 when not.
+returns the process exit code: 0 when valid, 2 when not.
 """
 
 from __future__ import annotations
@@ -12,7 +11,8 @@ import sys
 from typing import TextIO
 
 from edge.capture.sources import redact
-from edge.config.schema import AppConfig, ConfigError, load_config
+from edge.config.loader import ConfigError, load_config
+from edge.config.schema import AppConfig
 
 EXIT_INVALID = 2
 
@@ -39,7 +39,8 @@ def summarize(cfg: AppConfig) -> list[str]:
     m = cfg.models
     lines.append(
         f"models: detector {m.detector} [{m.backend_for(m.detector)}], "
-        f"reader {m.reader} [{m.backend_for(m.reader)}], {m.threads} thread(s)"
+        f"reader {m.reader} [{m.backend_for(m.reader)}], {m.threads} thread(s), "
+        f"device {m.device}"
     )
     for label, path in (("detector", m.detector), ("reader", m.reader)):
         if not path.exists():

@@ -1,83 +1,55 @@
 """``platewatch demo``: the whole product on shipped defaults, with no setup.
 
-1. The sample clip ``samples/demo.mp4`` (synthetic plates the project renders itself; when the
-   file is missing it is rendered with ``training.synth.video`` if that package is importable);
+1. The sample clip ``samples/demo.mp4`` (synthetic plates the project renders itself, shipped);
 2. the shipped models (``models/``, or ``--models`` / ``$PLATEWATCH_MODELS``);
 3. events printed on stdout AND published over MQTT: to ``--mqtt HOST:PORT`` when given, else to
    an embedded broker started here (amqtt in-process; a ``mosquitto`` binary as fall-back; with
    neither, stdout only, and the demo says so).
 
-The MQTT spool of the demo lives in a temporary directory: a demo never leaves state behind and
-never replays an older run's events.
+It runs through the same assembly path as ``platewatch run`` (edge.app.replay). The MQTT spool of
+the demo lives in a temporary directory: a demo never leaves state behind and never replays an
+older run's events.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from edge.cli.common import apply_model_arguments, parse_host_port
 from edge.config.schema import REPO_ROOT
 
 log = logging.getLogger("platewatch.demo")
 
 DEMO_CLIP = REPO_ROOT / "samples" / "demo.mp4"
-# How the fallback renders the clip when samples/demo.mp4 is missing.
-DEMO_RENDER = {"width": 1280, "height": 720, "fps": 25, "seconds": 12, "n_vehicles": 4, "seed": 7}
 
 
-def ensure_demo_clip(path: Path = DEMO_CLIP) -> Path:
-    """The demo clip, rendered first if missing. Raises FileNotFoundError with what to do."""
+def demo_clip(path: Path = DEMO_CLIP) -> Path:
+    """The shipped demo clip; FileNotFoundError saying how to get one when it is missing."""
     if path.is_file():
         return path
-    try:
-        from training.synth.video import render_clip
-    except ImportError as e:
-        raise FileNotFoundError(
-            f"demo clip {path} is missing and training.synth.video cannot render it ({e}); "
-            "install the training extras (pip install 'platewatch[train]') or pass --video FILE"
-        ) from e
-    target = path
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe = target.parent / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "platewatch"
-        cache.mkdir(parents=True, exist_ok=True)
-        target = cache / path.name
-        if target.is_file():
-            return target
-    print(f"rendering the demo clip {target} (once) ...", file=sys.stderr)
-    t0 = time.monotonic()
-    render_clip(target, **DEMO_RENDER)  # type: ignore[arg-type]
-    print(f"rendered in {time.monotonic() - t0:.1f} s", file=sys.stderr)
-    return target
+    raise FileNotFoundError(
+        f"demo clip {path} is missing: pass --video FILE, or render it with the training "
+        "extras as samples/README.md says (python -m training.synth.video ...)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
-    from edge.analysis.analyzer import EventOptions
     from edge.app.broker import start_embedded_broker
-    from edge.app.pipeline import AlprEngine
-    from edge.cli.replay import format_summary, mqtt_sink, parse_host_port, replay_file
-    from edge.detect.alpr import Alpr
-    from edge.detect.models import models_from_args
-    from edge.sinks.base import Sink
-    from edge.sinks.stdout import StdoutSink
+    from edge.app.replay import format_summary, replay, replay_config
+    from edge.sinks.mqtt import MqttSettings
 
     logging.getLogger("platewatch").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    video = Path(args.video) if args.video else ensure_demo_clip()
-    det, rd = models_from_args(args)  # FileNotFoundError -> one clear line from edge.cli
-    engine = AlprEngine(Alpr(det, rd))
+    video = Path(args.video) if args.video else demo_clip()
+    cfg = replay_config(video, camera="demo", sample_every=args.sample_every,
+                        realtime=True if args.realtime else None)  # fmt: skip
+    cfg = apply_model_arguments(cfg, args)
 
     broker = None
-    sinks: list[Sink] = [StdoutSink()]
-    spool = Path(tempfile.mkdtemp(prefix="platewatch-demo-spool-"))
     if args.mqtt:
         host, port = parse_host_port(args.mqtt)
     elif args.no_broker:
@@ -94,22 +66,15 @@ def _run(args: argparse.Namespace) -> int:
         else:
             host, port = broker.host, broker.port
             print(f"embedded MQTT broker ({broker.kind}) on {host}:{port}", file=sys.stderr)
+    update: dict[str, object] = {"sinks": cfg.sinks.model_copy(update={"stdout": True})}
     if host is not None and port is not None:
-        sinks.append(mqtt_sink(host, port, spool))
+        spool = Path(tempfile.mkdtemp(prefix="platewatch-demo-spool-"))
+        update["mqtt"] = MqttSettings(host=host, port=port, spool_dir=spool)
         print(f"subscribe: mosquitto_sub -h {host} -p {port} -t 'platewatch/#' -v", file=sys.stderr)
+    cfg = cfg.model_copy(update=update)
     print(f"replaying {video}" + (" in real time" if args.realtime else ""), file=sys.stderr)
     try:
-        result = replay_file(
-            video,
-            engine,
-            sinks,
-            camera="demo",
-            sample_every=args.sample_every,
-            realtime=args.realtime,
-            annotate=args.annotate,
-            events=EventOptions(crop=True),
-            progress=not args.no_progress,
-        )
+        result = replay(cfg, annotate=args.annotate, progress=not args.no_progress)
         for line in format_summary(result):
             print(line, file=sys.stderr)
         if broker is not None and args.hold:
@@ -179,4 +144,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-__all__ = ["DEMO_CLIP", "add_parser", "ensure_demo_clip"]
+__all__ = ["DEMO_CLIP", "add_parser", "demo_clip"]

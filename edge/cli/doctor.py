@@ -428,8 +428,7 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
             "is the broker running? (`docker compose ps`, `systemctl status mosquitto`); check "
             "mqtt.host/port",
         )
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from edge.sinks.mqtt import make_client
 
     done = threading.Event()
     result: dict[str, Any] = {}
@@ -438,21 +437,14 @@ def check_mqtt(p: Probes, cfg: Any) -> CheckResult:
         result["reason"] = reason
         done.set()
 
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"platewatch-doctor-{os.getpid()}",
-    )
-    client.on_connect = on_connect
-    if m.username:
-        client.username_pw_set(m.username, m.password.get_secret_value() if m.password else None)
     try:
-        if m.tls is not None:
-            client.tls_set(
-                ca_certs=str(m.tls.ca) if m.tls.ca else None,
-                certfile=str(m.tls.cert) if m.tls.cert else None,
-                keyfile=str(m.tls.key) if m.tls.key else None,
-            )
-            client.tls_insecure_set(m.tls.insecure)
+        client = make_client(m, f"platewatch-doctor-{os.getpid()}")
+    except Exception as exc:  # unreadable certificate or key files
+        return CheckResult(
+            "mqtt", "FAIL", f"MQTT TLS set-up failed: {exc}", "check the mqtt.tls files"
+        )
+    client.on_connect = on_connect
+    try:
         client.connect(m.host, m.port, keepalive=10)
         client.loop_start()
         answered = done.wait(p.mqtt_timeout_s)
@@ -534,7 +526,7 @@ def run_checks(
     cfg = None
     results: list[CheckResult] = []
     if config is not None:
-        from edge.config.schema import ConfigError, load_config
+        from edge.config.loader import ConfigError, load_config
 
         try:
             cfg = load_config(config)

@@ -18,6 +18,8 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
+from edge.types import FrameResult, Plate
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 CSV_HEADER = [
@@ -75,8 +77,21 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
-def result_record(path: str, plates: list[Any], ms: float) -> dict[str, Any]:
-    return {"image": path, "plates": [p.to_dict() for p in plates], "ms": round(ms, 1)}
+def plate_record(p: Plate) -> dict[str, object]:
+    """The ``platewatch image`` JSON object for one plate (rounded for humans)."""
+    return {
+        "text": p.read.text,
+        "confidence": round(float(p.read.confidence), 3),
+        "box": [round(float(v), 1) for v in p.box],
+        "char_confidences": [round(float(c), 3) for c in p.read.char_confidences],
+        "vehicle_box": (
+            None if p.vehicle_box is None else [round(float(v), 1) for v in p.vehicle_box]
+        ),
+    }
+
+
+def result_record(path: str, result: FrameResult, ms: float) -> dict[str, Any]:
+    return {"image": path, "plates": [plate_record(p) for p in result.plates], "ms": round(ms, 1)}
 
 
 def csv_rows(record: dict[str, Any]) -> list[list[Any]]:
@@ -153,8 +168,8 @@ def process_images(
                 raise ImageError(problem)
             image = read_image(path)
             t0 = time.perf_counter()
-            plates = alpr.process(image)
-            record = result_record(path, plates, (time.perf_counter() - t0) * 1e3)
+            result = alpr.process(image)
+            record = result_record(path, result, (time.perf_counter() - t0) * 1e3)
         except ImageError as exc:
             failed += 1
             print(f"platewatch image: {path}: {exc}", file=err)

@@ -24,71 +24,17 @@ import logging
 import os
 import sys
 
-from edge.config.schema import ConfigError, load_config
-from edge.events.schema import CameraStats, PlateEvent
-from edge.sinks.base import Sink
+from edge.config.loader import ConfigError, load_config
 
 log = logging.getLogger("platewatch.run")
 
 
-class LogSink(Sink):
-    """Logs one line per event and per stats message (the service's own health log)."""
-
-    def publish_event(self, event: PlateEvent) -> None:
-        log.info(
-            "%s: %s %s (track %s, confidence %.2f)",
-            event.camera,
-            event.type,
-            event.plate,
-            event.track_id,
-            event.confidence,
-        )
-
-    def publish_alert(self, camera: str, payload: bytes) -> None:
-        try:
-            event = PlateEvent.model_validate_json(payload)
-        except ValueError:
-            log.warning("%s: ALERT (unreadable payload)", camera)
-            return
-        wl = event.watchlist
-        log.warning(
-            "%s: ALERT %s list %r (%s, entry %s, distance %s) %s event",
-            camera,
-            event.plate,
-            wl.name if wl else "?",
-            wl.kind if wl else "?",
-            wl.entry if wl else "?",
-            wl.distance if wl else "?",
-            event.type,
-        )
-
-    def publish_stats(self, s: CameraStats) -> None:
-        p50 = "-" if s.latency_ms_p50 is None else f"{s.latency_ms_p50:.0f}"
-        p95 = "-" if s.latency_ms_p95 is None else f"{s.latency_ms_p95:.0f}"
-        log.info(
-            "%s: %s, %.1f fps in, %.1f analysed, latency p50/p95 %s/%s ms, dropped %d, corrupt "
-            "%d, reconnects %d, queue %d%s",
-            s.camera,
-            "online" if s.online else "OFFLINE",
-            s.fps_in,
-            s.fps_analysed,
-            p50,
-            p95,
-            s.frames_dropped,
-            s.frames_corrupt,
-            s.reconnects,
-            s.queue_depth,
-            f", last error: {s.last_error}" if s.last_error and not s.online else "",
-        )
-
-    def close(self, timeout: float = 2.0) -> None:
-        pass
-
-
 def _run(args: argparse.Namespace) -> int:
     from edge.app import sdnotify
+    from edge.app.assembly import build_pipeline
     from edge.app.logs import setup_logging
-    from edge.app.pipeline import Pipeline, install_signal_handlers
+    from edge.app.pipeline import install_signal_handlers
+    from edge.sinks.log import LogSink
 
     level = logging.DEBUG if getattr(args, "verbose", False) else getattr(logging, args.log_level)
     setup_logging(level, log_file=args.log_file or os.environ.get("PLATEWATCH_LOG_FILE") or None)
@@ -107,16 +53,22 @@ def _run(args: argparse.Namespace) -> int:
         if unknown:
             print(f"unknown camera(s): {', '.join(sorted(unknown))}", file=sys.stderr)
             return 2
-        for cam in cfg.cameras:
-            cam.enabled = cam.enabled and cam.name in args.camera
-    cameras = [c for c in cfg.cameras if c.enabled]
+        cfg = cfg.model_copy(
+            update={
+                "cameras": [
+                    c.model_copy(update={"enabled": c.enabled and c.name in args.camera})
+                    for c in cfg.cameras
+                ]
+            }
+        )
+    cameras = cfg.enabled_cameras
     if not cameras:
         print(f"{args.config}: no enabled camera", file=sys.stderr)
         return 2
     from edge.rules.privacy import PrivacyError
 
     try:
-        pipe = Pipeline.from_config(cfg, extra_sinks=[LogSink()])
+        pipe = build_pipeline(cfg, extra_sinks=[LogSink()])
     except PrivacyError as e:
         print(f"{args.config}: privacy: {e}", file=sys.stderr)
         return 2
@@ -193,4 +145,4 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-__all__ = ["LogSink", "add_parser"]
+__all__ = ["add_parser"]

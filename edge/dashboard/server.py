@@ -45,15 +45,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as mqtt
 
-from edge.integrations.homeassistant import alerts_topic
-from edge.sinks.mqtt import (
-    MqttSettings,
+from edge.events.topics import (
+    alerts_topic,
     events_topic,
-    make_client,
     plate_topic,
     stats_topic,
     status_topic,
 )
+from edge.sinks.mqtt import MqttSettings, make_client
 
 log = logging.getLogger("platewatch.dashboard")
 

@@ -1,58 +1,37 @@
 """Single-frame ALPR: detect vehicles and plates, read every plate, tie plates to vehicles.
 
-Plate crops are cut from the FULL-resolution frame (the detector only saw a downscaled
-letterbox; reading from that would throw away the pixels the characters need), and all crops
-of a frame go through the reader in one batch.
+``Alpr.process(image) -> FrameResult`` is the detect+read stage of the pipeline and the whole of
+``platewatch image``. Plate crops are cut once, from the FULL-resolution frame (the detector only
+saw a downscaled letterbox; reading from that would throw away the pixels the characters need),
+as views (no copy), and all crops of a frame go through the reader in one batch.
+
+Plate fragments (a box lying mostly inside a higher-scoring plate box: half a plate, a group of
+characters) are dropped before reading: plain NMS keeps them because their IoU with the whole
+plate is small, and their reads would only dilute a vote or add a junk plate to a still image.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 
 from edge.detect.models import Detector, Reader
 from edge.detect.plate_input import expand_box
-from edge.types import Detections, PlateRead, PlateResult
+from edge.track.linking import assign_plates_to_vehicles
+from edge.types import (
+    PLATE,
+    VEHICLE,
+    BoxTuple,
+    Detections,
+    Frame,
+    FrameResult,
+    Plate,
+    StageTimings,
+    TextRead,
+)
 from edge.vote.formats import PlateFormats
-
-PLATE = "plate"
-VEHICLE = "vehicle"
-
-
-def associate_vehicles(
-    plate_boxes: np.ndarray, vehicle_boxes: np.ndarray, min_overlap: float = 0.6
-) -> list[int | None]:
-    """For each plate, the index of the vehicle box covering most of it, or None.
-
-    Overlap is intersection / plate area (not IoU: a plate is tiny next to its vehicle). A
-    plate must be > ``min_overlap`` inside a vehicle; among several (a car behind a truck),
-    the largest overlap wins, then the smaller vehicle (the nearer fit).
-    """
-    plates = np.asarray(plate_boxes, dtype=np.float32).reshape(-1, 4)
-    vehicles = np.asarray(vehicle_boxes, dtype=np.float32).reshape(-1, 4)
-    if vehicles.shape[0] == 0:
-        return [None] * plates.shape[0]
-    ix1 = np.maximum(plates[:, None, 0], vehicles[None, :, 0])
-    iy1 = np.maximum(plates[:, None, 1], vehicles[None, :, 1])
-    ix2 = np.minimum(plates[:, None, 2], vehicles[None, :, 2])
-    iy2 = np.minimum(plates[:, None, 3], vehicles[None, :, 3])
-    inter = (ix2 - ix1).clip(0) * (iy2 - iy1).clip(0)
-    plate_area = ((plates[:, 2] - plates[:, 0]) * (plates[:, 3] - plates[:, 1])).clip(1e-9)
-    overlap = inter / plate_area[:, None]
-    vehicle_area = (vehicles[:, 2] - vehicles[:, 0]) * (vehicles[:, 3] - vehicles[:, 1])
-    out: list[int | None] = []
-    for row in overlap:
-        candidates = np.flatnonzero(row > min_overlap)
-        if candidates.size == 0:
-            out.append(None)
-            continue
-        # Sort by overlap (rounded, so float noise does not beat a tighter fit), then area.
-        best = min(candidates, key=lambda j: (-round(float(row[j]), 4), float(vehicle_area[j])))
-        out.append(int(best))
-    return out
-
 
 # A single read's character that the reader is at least this sure of is never swapped by format
 # repair: one frame has no other reads to outvote a wrong repair, and real plates often fall
@@ -61,7 +40,39 @@ def associate_vehicles(
 PROTECT_CONFIDENCE = 0.9
 
 
-def apply_formats(read: PlateRead, formats: PlateFormats | None) -> PlateRead:
+def nested_plates(boxes: np.ndarray, scores: np.ndarray, containment: float = 0.5) -> list[int]:
+    """Indices of plate boxes to keep: a box lying mostly (``containment`` of its own area)
+    inside a higher-scoring plate box is a detector fragment, never a second plate."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, np.float64).reshape(-1), kind="stable")
+    area = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
+    kept: list[int] = []
+    for i in order.tolist():
+        inside = False
+        for j in kept:
+            iw = min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0])
+            ih = min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1])
+            if iw > 0 and ih > 0 and iw * ih >= containment * max(area[i], 1e-9):
+                inside = True
+                break
+        if not inside:
+            kept.append(i)
+    return sorted(kept)
+
+
+def drop_fragments(dets: Detections) -> Detections:
+    """``dets`` without plate fragments (`nested_plates`); other classes untouched, order kept."""
+    plates = dets.indices_of(PLATE)
+    if len(plates) < 2:
+        return dets
+    keep = set(plates[nested_plates(dets.boxes[plates], dets.scores[plates])].tolist())
+    if len(keep) == len(plates):
+        return dets
+    rows = [i for i in range(len(dets)) if i not in set(plates.tolist()) or i in keep]
+    return dets.select(rows)
+
+
+def apply_formats(read: TextRead, formats: PlateFormats | None) -> TextRead:
     """Repair a single read with the configured region formats (O/0, I/1... by position).
 
     Like OpenALPR's country setting: a read that already matches a format, or that no format
@@ -73,19 +84,56 @@ def apply_formats(read: PlateRead, formats: PlateFormats | None) -> PlateRead:
     fixed = formats.repair(read.text, read.char_confidences)
     if fixed is None or fixed[0] == read.text:
         return read
-    return PlateRead(fixed[0], read.confidence, read.char_confidences)
+    return TextRead(fixed[0], read.confidence, read.char_confidences)
 
 
-@dataclass
-class StageTimes:
-    """Milliseconds spent in each stage of the last processed frame."""
-
-    detect_ms: float = 0.0
-    read_ms: float = 0.0
-    total_ms: float = 0.0
+def build_result(
+    image: np.ndarray | None,
+    vehicles: Sequence[tuple[BoxTuple, float]],
+    plates: Sequence[tuple[BoxTuple, float, TextRead]],
+    *,
+    crop_margin: float = 0.0,
+    vehicle_overlap: float = 0.6,
+    timings: StageTimings | None = None,
+) -> FrameResult:
+    """A `FrameResult` from boxes and reads made elsewhere (an engine of your own, a stand-in
+    in tests and benchmarks): vehicle rows first, then plates; crops cut from ``image`` as the
+    detector path cuts them; plates tied to vehicles by the same rule."""
+    classes = (VEHICLE, PLATE)
+    rows = [(b, s, 0) for b, s in vehicles] + [(b, s, 1) for b, s, _ in plates]
+    dets = Detections(
+        np.array([r[0] for r in rows], np.float32).reshape(-1, 4),
+        np.array([r[1] for r in rows], np.float32).reshape(-1),
+        np.array([r[2] for r in rows], np.int64).reshape(-1),
+        classes,
+    )
+    vboxes = np.array([b for b, _ in vehicles], np.float32).reshape(-1, 4)
+    owners = assign_plates_to_vehicles(
+        np.array([b for b, _, _ in plates], np.float32).reshape(-1, 4), vboxes, vehicle_overlap
+    )
+    h, w = image.shape[:2] if image is not None else (1 << 30, 1 << 30)
+    out = []
+    for i, ((box, score, read), owner) in enumerate(zip(plates, owners, strict=True)):
+        crop_box = expand_box(tuple(map(float, box)), w, h, crop_margin)  # type: ignore[arg-type]
+        x1, y1, x2, y2 = crop_box
+        out.append(
+            Plate(
+                det_index=len(vehicles) + i,
+                box=_box(np.asarray(box, np.float64)),
+                score=float(score),
+                read=read,
+                crop_box=crop_box,
+                vehicle_index=owner,
+                vehicle_box=None if owner is None else _box(vboxes[owner]),
+                crop=image[y1:y2, x1:x2] if image is not None else None,
+            )
+        )
+    return FrameResult(dets, tuple(out), timings or StageTimings())
 
 
 class Alpr:
+    """Detector + reader for one frame. Also the pipeline's inference engine (``infer``)."""
+
     def __init__(
         self,
         detector: Detector,
@@ -103,46 +151,52 @@ class Alpr:
         # Region formats for single-frame reads (still images). The video pipeline leaves this
         # None: its voter validates and repairs the per-track consensus instead.
         self.formats = formats
-        self.last_times = StageTimes()
-        # The last frame's full detector output (vehicles too, not only the plates returned):
-        # the video pipeline tracks vehicles without plates as well.
-        self.last_detections: Detections | None = None
 
-    def process(self, frame: np.ndarray, formats: PlateFormats | None = None) -> list[PlateResult]:
+    def process(self, image: np.ndarray, formats: PlateFormats | None = None) -> FrameResult:
         """``formats`` overrides the instance's region formats for this frame."""
         formats = formats if formats is not None else self.formats
         t0 = time.perf_counter()
-        dets = self.detector.detect(frame)
-        self.last_detections = dets
+        dets = drop_fragments(self.detector.detect(image))
         t1 = time.perf_counter()
-        plates = dets.of_class(PLATE)
-        vehicles = dets.of_class(VEHICLE)
-        h, w = frame.shape[:2]
+        h, w = image.shape[:2]
+        plate_rows = dets.indices_of(PLATE)
         crop_boxes = [
-            expand_box(tuple(map(float, b)), w, h, self.crop_margin)  # type: ignore[arg-type]
-            for b in plates.boxes
+            expand_box((float(b[0]), float(b[1]), float(b[2]), float(b[3])), w, h, self.crop_margin)
+            for b in dets.boxes[plate_rows]
         ]
-        crops = [frame[y1:y2, x1:x2] for x1, y1, x2, y2 in crop_boxes]
+        crops = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in crop_boxes]
         reads = self.reader.read(crops)
         t2 = time.perf_counter()
-        owners = associate_vehicles(plates.boxes, vehicles.boxes, self.vehicle_overlap)
-        results = []
-        for box, score, read, owner, crop_box in zip(
-            plates.boxes, plates.scores, reads, owners, crop_boxes, strict=True
+        vehicle_rows = dets.indices_of(VEHICLE)
+        owners = assign_plates_to_vehicles(
+            dets.boxes[plate_rows], dets.boxes[vehicle_rows], self.vehicle_overlap
+        )
+        plates = []
+        for row, read, owner, crop_box, crop in zip(
+            plate_rows.tolist(), reads, owners, crop_boxes, crops, strict=True
         ):
-            vehicle = None if owner is None else tuple(float(v) for v in vehicles.boxes[owner])
-            results.append(
-                PlateResult(
-                    box=tuple(float(v) for v in box),  # type: ignore[arg-type]
-                    detection_score=float(score),
+            vrow = None if owner is None else int(vehicle_rows[owner])
+            plates.append(
+                Plate(
+                    det_index=row,
+                    box=_box(dets.boxes[row]),
+                    score=float(dets.scores[row]),
                     read=apply_formats(read, formats),
-                    vehicle_box=vehicle,  # type: ignore[arg-type]
                     crop_box=crop_box,
+                    vehicle_index=vrow,
+                    vehicle_box=None if vrow is None else _box(dets.boxes[vrow]),
+                    crop=crop,
                 )
             )
-        self.last_times = StageTimes((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t2 - t0) * 1e3)
-        return results
+        return FrameResult(dets, tuple(plates), StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3))
+
+    def infer(self, frame: Frame) -> FrameResult:
+        return self.process(frame.image)
 
     def close(self) -> None:
         self.detector.close()
         self.reader.close()
+
+
+def _box(b: np.ndarray) -> tuple[float, float, float, float]:
+    return (float(b[0]), float(b[1]), float(b[2]), float(b[3]))

@@ -22,7 +22,7 @@ from edge.detect.backends import Backend, BackendError, load_backend
 from edge.detect.ctc import greedy_decode_batch, softmax
 from edge.detect.plate_input import ReaderInput, prepare_batch
 from edge.detect.vision import decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
-from edge.types import Detections, PlateRead
+from edge.types import Detections, TextRead
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,7 @@ class Detector:
         device: str = "auto",
         spec: DetectorSpec | None = None,
         backend: Backend | None = None,
+        backend_kind: str = "auto",
     ) -> None:
         self.path = Path(path)
         loaded = spec or load_spec(self.path)
@@ -207,7 +208,7 @@ class Detector:
         self.spec = loaded
         if backend is None:
             _warn_if_hash_differs(self.path, self.spec.onnx_sha256)
-            backend = load_backend(self.path, threads=threads, device=device)
+            backend = load_backend(self.path, threads, device, backend_kind)
         self.backend = backend
         self._input = _single_input(backend, str(self.path))
         shape = backend.input_shapes[self._input]
@@ -245,7 +246,7 @@ class Detector:
 
 
 class Reader:
-    """Plate reader: list of BGR crops -> one PlateRead each, one backend call per batch."""
+    """Plate reader: list of BGR crops -> one TextRead each, one backend call per batch."""
 
     def __init__(
         self,
@@ -254,6 +255,7 @@ class Reader:
         device: str = "auto",
         spec: ReaderSpec | None = None,
         backend: Backend | None = None,
+        backend_kind: str = "auto",
     ) -> None:
         self.path = Path(path)
         loaded = spec or load_spec(self.path)
@@ -262,7 +264,7 @@ class Reader:
         self.spec = loaded
         if backend is None:
             _warn_if_hash_differs(self.path, self.spec.onnx_sha256)
-            backend = load_backend(self.path, threads=threads, device=device)
+            backend = load_backend(self.path, threads, device, backend_kind)
         self.backend = backend
         self._input = _single_input(backend, str(self.path))
         shape = backend.input_shapes[self._input]
@@ -296,18 +298,18 @@ class Reader:
             out = softmax(out.astype(np.float32), axis=2)
         return out
 
-    def read(self, crops: list[np.ndarray]) -> list[PlateRead]:
+    def read(self, crops: list[np.ndarray]) -> list[TextRead]:
         if not crops:
             return []
         valid = [i for i, c in enumerate(crops) if c.ndim >= 2 and min(c.shape[:2]) > 0]
-        reads = [PlateRead("", 0.0, ())] * len(crops)  # empty crops read as nothing
+        reads = [TextRead("", 0.0, ())] * len(crops)  # empty crops read as nothing
         if not valid:
             return reads
         batch = prepare_batch([crops[i] for i in valid], self.spec.input)
         decoded = greedy_decode_batch(self._infer(batch), self.spec.alphabet)
         for i, d in zip(valid, decoded, strict=True):
             confs = tuple(float(c) for c in d.char_confidences)
-            reads[i] = PlateRead(d.text, float(d.confidence), confs)
+            reads[i] = TextRead(d.text, float(d.confidence), confs)
         return reads
 
     def close(self) -> None:
@@ -320,6 +322,7 @@ def load_models(
     device: str = "auto",
     detector: str | Path | None = None,
     reader: str | Path | None = None,
+    backend: str = "auto",
 ) -> tuple[Detector, Reader]:
     """Detector and Reader from ``models_dir`` (default: default_models_dir()), or from
     explicit model files (any backend extension)."""
@@ -332,8 +335,8 @@ def load_models(
                 f"model file not found: {p} (train/export the models, or pass --models DIR)"
             )
     return (
-        Detector(det_path, threads=threads, device=device),
-        Reader(rd_path, threads=threads, device=device),
+        Detector(det_path, threads=threads, device=device, backend_kind=backend),
+        Reader(rd_path, threads=threads, device=device, backend_kind=backend),
     )
 
 
@@ -352,31 +355,36 @@ def add_model_arguments(parser: Any) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="detector model file (.onnx, .engine/.plan, .pt); overrides --models",
+        help="detector model file (.onnx, .engine/.plan/.trt, .pt); overrides --models",
     )
     parser.add_argument(
         "--reader",
         type=Path,
         default=None,
         metavar="FILE",
-        help="reader model file (.onnx, .engine/.plan, .pt); overrides --models",
+        help="reader model file (.onnx, .engine/.plan/.trt, .pt); overrides --models",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, metavar="N", help="CPU threads per model (default 1)"
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads per model (default: the config's models.threads, else 1)",
     )
     parser.add_argument(
         "--device",
-        default="auto",
+        default=None,
         choices=["auto", "cpu", "cuda", "tensorrt"],
-        help="where to run (default auto: GPU if the backend has one)",
+        help="where to run (default: the config's models.device, else auto: the GPU if the "
+        "backend has one)",
     )
 
 
 def models_from_args(args: Any) -> tuple[Detector, Reader]:
     return load_models(
         args.models,
-        threads=args.threads,
-        device=args.device,
+        threads=args.threads or 1,
+        device=args.device or "auto",
         detector=args.detector,
         reader=args.reader,
     )

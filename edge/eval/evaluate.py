@@ -243,7 +243,9 @@ def evaluate(
             raise ValueError(f"{sample.image}: {exc}") from exc
         t0 = time.perf_counter()
         formats = formats_for(sample.region) if formats_for is not None else None
-        results = alpr.process(image, formats) if formats is not None else alpr.process(image)
+        results = (
+            alpr.process(image, formats) if formats is not None else alpr.process(image)
+        ).plates
         t.ms.append((time.perf_counter() - t0) * 1e3)
         t.images += 1
         gt = np.array([p.box for p in sample.plates], dtype=np.float32).reshape(-1, 4)

@@ -165,8 +165,7 @@ class Candidate(BaseModel):
 
 
 class WatchlistHit(BaseModel):
-    """The watchlist entry a plate matched (see edge.rules.watchlist); closest entry over all
-    lists."""
+    """The watchlist entry a plate matched: the closest over all lists (edge.rules.watchlist)."""
 
     model_config = ConfigDict(extra="forbid", title="WatchlistHit")
 

@@ -41,11 +41,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from edge.events.schema import PlateEvent, format_utc
 from edge.rules.privacy import PrivacyConfig, keyed_hash
 from edge.rules.watchlist import fold_confusables, levenshtein, normalize_plate
+from edge.settings import ConfigPath, Settings
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +123,9 @@ def default_history_path() -> Path:
     return Path(base) / "platewatch" / "history.sqlite3"
 
 
-class HistoryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HistoryConfig(Settings):
     enabled: bool = True
-    path: Path = Field(default_factory=default_history_path, description="SQLite file")
+    path: ConfigPath = Field(default_factory=default_history_path, description="SQLite file")
     max_rows: int | None = Field(1_000_000, ge=1, description="keep at most this many events")
     max_mb: float | None = Field(2048.0, gt=0, description="keep the database under this size")
     retention_days: float | None = Field(90.0, gt=0, description="delete events older than this")

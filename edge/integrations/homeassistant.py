@@ -35,9 +35,10 @@ from collections.abc import Iterable
 from importlib import metadata
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edge.events.schema import PlateEvent
+from edge.events.topics import alerts_topic
+from edge.settings import Settings
 
 Message = tuple[str, dict[str, Any] | None, bool]  # (topic, payload or None to delete, retain)
 
@@ -87,9 +88,7 @@ ONLINE_VALUE_TEMPLATE = "{{ 'ON' if value_json.online else 'OFF' }}"
 FPS_VALUE_TEMPLATE = "{{ value_json.fps_analysed }}"
 
 
-class HomeAssistantConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HomeAssistantConfig(Settings):
     enabled: bool = Field(False, description="publish MQTT discovery messages on connect")
     discovery_prefix: str = Field("homeassistant", min_length=1)
     stats_expire_after_s: int = Field(
@@ -107,17 +106,6 @@ def sw_version() -> str:
 def node_id(camera: str) -> str:
     """``platewatch_<camera>`` with anything HA does not accept in a topic id replaced by '_'."""
     return "platewatch_" + _ID_SAFE.sub("_", camera)
-
-
-def alerts_topic(topic_prefix: str, camera: str) -> str:
-    return f"{topic_prefix}/{camera}/alerts"
-
-
-def alert_payload(event: PlateEvent) -> bytes:
-    """What to publish (QoS 1, NOT retained: HA ignores retained event triggers) on alerts."""
-    if event.watchlist is None:
-        raise ValueError(f"event {event.event_id}: an alert needs a watchlist match")
-    return event.to_bytes()
 
 
 def device_block(camera: str, version: str | None = None) -> dict[str, Any]:

@@ -24,10 +24,11 @@ import hmac
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from edge.events.schema import PlateEvent
 from edge.rules.watchlist import Match, normalize_plate
+from edge.settings import Settings
 
 HASH_HEX_CHARS = 16
 DEFAULT_KEY_ENV = "PLATEWATCH_PRIVACY_KEY"
@@ -37,9 +38,7 @@ class PrivacyError(ValueError):
     """Privacy mode is misconfigured (e.g. enabled without a key)."""
 
 
-class PrivacyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PrivacyConfig(Settings):
     enabled: bool = Field(False, description="hash plates that are on no watchlist")
     key: SecretStr | None = Field(None, description="HMAC key (prefer key_env)")
     key_env: str = Field(DEFAULT_KEY_ENV, description="environment variable holding the key")

@@ -31,8 +31,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from edge.settings import Settings
 from edge.vote.text import fold_confusables, levenshtein, normalize_plate
 
 Kind = Literal["allow", "deny"]
@@ -41,10 +42,8 @@ RefireMode = Literal["interval", "per_event"]
 # --------------------------------------------------------------------------------- config
 
 
-class WatchlistEntryConfig(BaseModel):
+class WatchlistEntryConfig(Settings):
     """One list entry in its long form; a bare string is also accepted (see WatchlistConfig)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     plate: str = Field(min_length=1, description="Literal plate, or a regex ('re:' or regex)")
     regex: bool = Field(False, description="treat 'plate' as a regular expression")
@@ -75,9 +74,7 @@ class WatchlistEntryConfig(BaseModel):
         return f"re:{self.pattern}" if self.is_regex else self.plate
 
 
-class WatchlistConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WatchlistConfig(Settings):
     name: str = Field(min_length=1, max_length=64, description="list name (reported on match)")
     kind: Kind = Field("deny", description="allow (e.g. open a gate) or deny (alert)")
     max_distance: int = Field(1, ge=0, le=4, description="Levenshtein tolerance, literals only")

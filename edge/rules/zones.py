@@ -33,23 +33,21 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from edge.settings import Settings
 
 Point = tuple[float, float]
 Direction = Literal["entry", "exit", "unknown"]
 BoxLike = Sequence[float] | np.ndarray
 
 
-class ZoneConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ZoneConfig(Settings):
     name: str = Field(min_length=1, max_length=64)
     points: list[tuple[float, float]] = Field(min_length=3, description="polygon vertices [x, y]")
 
 
-class DirectionLineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DirectionLineConfig(Settings):
     points: tuple[tuple[float, float], tuple[float, float]] = Field(
         description="two points [x, y] of the entry/exit line segment"
     )
@@ -67,9 +65,7 @@ class DirectionLineConfig(BaseModel):
         return self
 
 
-class CameraGeometryConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CameraGeometryConfig(Settings):
     normalized: bool = Field(False, description="coordinates are 0-1 fractions of the frame")
     zones: list[ZoneConfig] = Field(default_factory=list)
     require_zones: list[str] = Field(

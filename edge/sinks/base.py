@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import TracebackType
 
+from edge.events.alerts import Alert
 from edge.events.schema import CameraStats, PlateEvent
 
 log = logging.getLogger(__name__)
@@ -27,11 +28,9 @@ class Sink(ABC):
     def publish_stats(self, stats: CameraStats) -> None:  # noqa: B027 - optional by design
         """Deliver camera stats; sinks that do not report health ignore them."""
 
-    def publish_alert(self, camera: str, payload: bytes) -> None:  # noqa: B027 - optional
-        """Deliver one watchlist alert (``edge.integrations.homeassistant.alert_payload``: the
-        PlateEvent
-        JSON with ``watchlist`` set). Sinks without an alert channel ignore it: the event itself
-        carries the match."""
+    def publish_alert(self, alert: Alert) -> None:  # noqa: B027 - optional
+        """Deliver one watchlist alert (edge.events.alerts). Sinks without an alert channel
+        ignore it: the event itself carries the match."""
 
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything accepted so far is delivered; True if it was in time."""
@@ -73,12 +72,12 @@ class MultiSink(Sink):
             except Exception:
                 log.exception("sink %s failed to publish stats for %s", sink, stats.camera)
 
-    def publish_alert(self, camera: str, payload: bytes) -> None:
+    def publish_alert(self, alert: Alert) -> None:
         for sink in self.sinks:
             try:
-                sink.publish_alert(camera, payload)
+                sink.publish_alert(alert)
             except Exception:
-                log.exception("sink %s failed to publish an alert for %s", sink, camera)
+                log.exception("sink %s failed to publish an alert for %s", sink, alert.camera)
 
     def flush(self, timeout: float = 2.0) -> bool:
         return all([sink.flush(timeout) for sink in self.sinks])

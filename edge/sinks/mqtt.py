@@ -39,9 +39,18 @@ from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
+from edge.events.alerts import Alert
 from edge.events.schema import CameraStats, PlateEvent
+from edge.events.topics import (
+    alerts_topic,
+    events_topic,
+    plate_topic,
+    stats_topic,
+    status_topic,
+)
+from edge.settings import ConfigFile, ConfigPath, Settings
 from edge.sinks.base import Sink
 from edge.sinks.spool import PRIORITY_HIGH, PRIORITY_LOW, Spool, SpoolEntry
 
@@ -57,38 +66,75 @@ def default_spool_dir() -> Path:
     return Path(base) / "platewatch" / "spool"
 
 
-class MqttSettings(BaseModel):
-    """Connection, topic and spool settings; embeddable in the YAML config as ``mqtt:``."""
+class TlsSettings(Settings):
+    """TLS to the broker (``mqtt.tls:``); an empty section means TLS with the system CAs."""
 
-    model_config = ConfigDict(extra="forbid")
+    ca: ConfigFile | None = Field(None, description="CA bundle (PEM) that signed the broker")
+    cert: ConfigFile | None = Field(None, description="client certificate (PEM)")
+    key: ConfigFile | None = Field(None, description="client private key (PEM)")
+    insecure: bool = Field(False, description="skip host name verification (testing only)")
 
-    host: str = Field(default="localhost", min_length=1, description="Broker host name or IP.")
-    port: int = Field(default=1883, ge=1, le=65535, description="Broker port (8883 for TLS).")
+    @model_validator(mode="after")
+    def _pair(self) -> TlsSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("cert and key must be given together (client certificate)")
+        return self
+
+
+class MqttSettings(Settings):
+    """Broker connection, topics and the spool: the YAML ``mqtt:`` section, and what every
+    platewatch MQTT client (sink, dashboard) is configured from."""
+
+    host: str = Field(default="localhost", min_length=1, description="broker host name or IP")
+    port: int = Field(default=1883, ge=1, le=65535, description="broker port (8883 for TLS)")
     client_id: str | None = Field(
-        default=None, description="MQTT client id; default platewatch-<hostname>-<random>."
+        default=None, description="MQTT client id; default platewatch-<hostname>-<random>"
     )
     topic_prefix: str = Field(
-        default="platewatch", min_length=1, description="First topic level(s), no wildcards."
+        default="platewatch", min_length=1, description="first topic level(s), no wildcards"
     )
-    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT protocol.")
-    username: str | None = Field(default=None, description="Broker user name.")
-    password: str | None = Field(default=None, description="Broker password.")
-    tls: bool = Field(default=False, description="Use TLS (implied by any tls_* file).")
-    tls_ca_certs: str | None = Field(default=None, description="CA bundle (PEM) to verify.")
-    tls_certfile: str | None = Field(default=None, description="Client certificate (PEM).")
-    tls_keyfile: str | None = Field(default=None, description="Client private key (PEM).")
-    tls_insecure: bool = Field(
-        default=False, description="Skip server host name verification (testing only)."
+    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT protocol")
+    username: str | None = Field(default=None, description="broker user name")
+    password: SecretStr | None = Field(
+        default=None, description="broker password (kept out of logs; prefer ${ENV} in YAML)"
     )
-    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keepalive.")
-    reconnect_min_s: float = Field(default=1.0, gt=0, description="First reconnect delay.")
-    reconnect_max_s: float = Field(default=30.0, gt=0, description="Reconnect delay cap.")
-    max_inflight: int = Field(default=20, ge=1, le=1000, description="Unacked QoS 1 window.")
-    spool_dir: Path = Field(
-        default_factory=default_spool_dir, description="Directory of the durable event spool."
+    tls: TlsSettings | None = Field(default=None, description="TLS settings; absent: plain TCP")
+    keepalive_s: int = Field(
+        default=30,
+        ge=5,
+        le=3600,
+        validation_alias=AliasChoices("keepalive_s", "keepalive"),
+        description="MQTT keepalive (also accepted as 'keepalive')",
     )
-    spool_max_entries: int = Field(default=100_000, ge=10, description="Spool row cap.")
-    spool_max_mb: float = Field(default=256.0, gt=0, description="Spool payload size cap (MB).")
+    reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")
+    max_inflight: int = Field(default=20, ge=1, le=1000, description="unacked QoS 1 window")
+    spool_dir: ConfigPath = Field(
+        default_factory=default_spool_dir, description="directory of the durable event spool"
+    )
+    spool_max_entries: int = Field(default=100_000, ge=10, description="spool row cap")
+    spool_max_mb: float = Field(default=256.0, gt=0, description="spool payload size cap (MB)")
+    stats_interval_s: float = Field(
+        default=30.0, gt=0, description="period of <camera>/stats messages"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_tls(cls, data: Any) -> Any:
+        # Programmatic callers may pass the flat paho-style names; the YAML uses ``tls: {...}``.
+        if not isinstance(data, dict):
+            return data
+        flat = {k: data[k] for k in _FLAT_TLS if k in data}
+        if not flat and not isinstance(data.get("tls"), bool):
+            return data
+        data = {k: v for k, v in data.items() if k not in _FLAT_TLS}
+        on = data.pop("tls", None)
+        if on is False and not any(v for v in flat.values()):
+            return data
+        tls = {_FLAT_TLS[k]: v for k, v in flat.items() if v is not None}
+        if on is True or tls:
+            data["tls"] = tls
+        return data
 
     @field_validator("topic_prefix")
     @classmethod
@@ -97,36 +143,25 @@ class MqttSettings(BaseModel):
             raise ValueError(f"topic_prefix {value!r} must not contain + # NUL or edge slashes")
         return value
 
-    @field_validator("tls_ca_certs", "tls_certfile", "tls_keyfile")
-    @classmethod
-    def _file_exists(cls, value: str | None, info: Any) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"{info.field_name}: file not found: {value}")
-        return value
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> MqttSettings:
+        if self.password is not None and self.username is None:
+            raise ValueError("password given without username")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
 
     @property
     def use_tls(self) -> bool:
-        return self.tls or any((self.tls_ca_certs, self.tls_certfile, self.tls_keyfile))
+        return self.tls is not None
 
 
-def events_topic(prefix: str, camera: str) -> str:
-    return f"{prefix}/{camera}/events"
-
-
-def plate_topic(prefix: str, camera: str) -> str:
-    return f"{prefix}/{camera}/plate"
-
-
-def stats_topic(prefix: str, camera: str) -> str:
-    return f"{prefix}/{camera}/stats"
-
-
-def status_topic(prefix: str) -> str:
-    return f"{prefix}/status"
-
-
-def alerts_topic(prefix: str, camera: str) -> str:
-    return f"{prefix}/{camera}/alerts"
+_FLAT_TLS = {
+    "tls_ca_certs": "ca",
+    "tls_certfile": "cert",
+    "tls_keyfile": "key",
+    "tls_insecure": "insecure",
+}
 
 
 def make_client(s: MqttSettings, client_id: str) -> mqtt.Client:
@@ -139,10 +174,15 @@ def make_client(s: MqttSettings, client_id: str) -> mqtt.Client:
     )
     client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
     if s.username is not None:
-        client.username_pw_set(s.username, s.password)
-    if s.use_tls:
-        client.tls_set(ca_certs=s.tls_ca_certs, certfile=s.tls_certfile, keyfile=s.tls_keyfile)
-        if s.tls_insecure:
+        client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
+    if s.tls is not None:
+        t = s.tls
+        client.tls_set(
+            ca_certs=str(t.ca) if t.ca else None,
+            certfile=str(t.cert) if t.cert else None,
+            keyfile=str(t.key) if t.key else None,
+        )
+        if t.insecure:
             client.tls_insecure_set(True)
     return client
 
@@ -411,12 +451,12 @@ class MqttSink(Sink):
             self._tail = max(self._tail, seqs[-1])
             self._cond.notify_all()
 
-    def publish_alert(self, camera: str, payload: bytes) -> None:
+    def publish_alert(self, alert: Alert) -> None:
         """Spool one watchlist alert (fsync'd, high priority, not retained) and return."""
         if self._closing:
             raise RuntimeError("MqttSink is closed")
-        topic = alerts_topic(self.settings.topic_prefix, camera)
-        seq = self.spool.append(topic, payload, retain=False, priority=PRIORITY_HIGH)
+        topic = alerts_topic(self.settings.topic_prefix, alert.camera)
+        seq = self.spool.append(topic, alert.payload(), retain=False, priority=PRIORITY_HIGH)
         with self._cond:
             self._tail = max(self._tail, seq)
             self._cond.notify_all()

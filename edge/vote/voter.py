@@ -1,26 +1,11 @@
-"""Per-track plate voting: many noisy reads of one plate -> one trustworthy decision.
+"""Per-track plate voting: a track's reads and its end -> at most a few decisions.
 
-Owns: the consensus of a track's reads (``consensus``), and ``PlateVoter``, which turns reads
-and track ends into at most a few decisions per track (PROVISIONAL early, FINAL at the end) and
-de-duplicates a plate that reappears. Pure and deterministic: no clock (timestamps come in with
-the reads), no I/O; event ids come from an injectable factory.
+Owns ``PlateVoter``, which turns reads and track ends into at most a few decisions per track
+(PROVISIONAL early, FINAL at the end) and de-duplicates a plate that reappears. Pure and
+deterministic: no clock (timestamps come in with the reads), no I/O; event ids come from an
+injectable factory.
 
-Consensus, step by step (``consensus``):
-1. every read weighs its weakest character's confidence (a junk read of a blurred crop often
-   has several sure characters and one or two guesses: its mean confidence would let twenty
-   such reads outweigh five clean ones, its weakest character does not);
-2. a first position-wise vote over the reads of the confidence-weighted modal length gives a
-   centroid; each read votes for its character with that character's confidence;
-3. outlier rejection: only reads within ``cluster_similarity`` of the centroid (or one edit)
-   stay (another plate seen by the same track, junk text);
-4. the vote is repeated on them (modal length again, then position-wise), so a plate no single
-   read got right can still win when each position is right in most reads;
-5. per-character confidence = (vote share of the winner) x (probability that at least one of
-   the winner's reads is right, 1 - prod(1 - c)); plate confidence = the weakest character
-   (as ``edge.detect.ctc.Decoded.confidence``); ``agreement`` = weight of the reads that voted /
-   weight
-   of all reads;
-6. optional region formats validate and repair the voted text (``edge.vote.formats``).
+The consensus of a track's reads is edge.vote.consensus's.
 
 Decision policy (``PlateVoter``), documented here because the pipeline and event consumers rely
 on it:
@@ -49,63 +34,16 @@ on it:
 
 from __future__ import annotations
 
-import math
-import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from edge.vote.formats import DIGITS, LETTERS, PlateFormats, normalize_plate
-from edge.vote.text import levenshtein as _levenshtein
-
-# --------------------------------------------------------------------------- string distance
-
-
-# Only recent plates are ever compared (a track's reads, the dedupe window): a small cache
-# holds them all, and a large one was most of the slow RSS growth of a 100k-frame soak.
-@lru_cache(maxsize=4096)
-def levenshtein(a: str, b: str) -> int:
-    """Edit distance (insertions, deletions, substitutions, each cost 1), cached."""
-    return _levenshtein(a, b)
-
-
-def similarity(a: str, b: str) -> float:
-    """1 - levenshtein / longer length, in [0, 1]; two empty strings are identical (1.0)."""
-    n = max(len(a), len(b))
-    return 1.0 if n == 0 else 1.0 - levenshtein(a, b) / n
-
-
-# --------------------------------------------------------------------------- reads & consensus
-
-
-@dataclass(frozen=True)
-class PlateRead:
-    """One reading of a plate in one frame."""
-
-    text: str
-    char_confidences: tuple[float, ...]
-    frame_index: int
-    timestamp: float  # seconds (video time for files, epoch for live; the caller's clock)
-    plate_box: tuple[float, float, float, float] | None = None  # xyxy, frame pixels
-    quality: float = 0.0  # crop quality; higher is better (see crop_quality)
-    crop: Any = field(default=None, compare=False, repr=False)  # opaque: crop image or its ref
-
-    def __post_init__(self) -> None:
-        if len(self.char_confidences) != len(self.text):
-            raise ValueError(
-                f"plate read {self.text!r}: {len(self.char_confidences)} confidences for "
-                f"{len(self.text)} characters"
-            )
-
-    @property
-    def confidence(self) -> float:
-        """Mean character confidence (the vote weighs the weakest character instead)."""
-        c = self.char_confidences
-        return sum(c) / len(c) if c else 0.0
+from edge.types import Consensus, DecisionType, PlateDecision, VoteRead
+from edge.vote.config import ConsensusConfig, VotingConfig
+from edge.vote.consensus import ReadTally, consensus_of, levenshtein, similarity
+from edge.vote.formats import PlateFormats, normalize_plate
 
 
 def crop_quality(plate_box: Sequence[float] | None, char_confidences: Sequence[float]) -> float:
@@ -117,253 +55,15 @@ def crop_quality(plate_box: Sequence[float] | None, char_confidences: Sequence[f
     return area * conf
 
 
-class Candidate(NamedTuple):
-    text: str
-    votes: int  # number of reads with this text
-    score: float  # summed read weight
-
-
-@dataclass(frozen=True)
-class Consensus:
-    text: str  # after format repair, if any
-    confidence: float  # weakest character
-    char_confidences: tuple[float, ...]
-    candidates: tuple[Candidate, ...]  # top-k distinct read texts, best first
-    format: str | None  # matched pattern name (weak patterns included), None if no formats/match
-    n_reads: int  # all non-empty reads considered
-    n_voting: int  # reads that took part in the position-wise vote
-    agreement: float  # weight of voting reads / weight of all reads
-    raw_text: str = ""  # voted text before repair
-    repaired: bool = False
-
-
-@dataclass(frozen=True)
-class ConsensusConfig:
-    # same cluster as the centroid: similarity >= this (7 chars: <= 2 edits) or 1 edit apart.
-    # Two different plates are ~5+ edits apart; 0.8 (1 edit) measurably hurt noisy tracks.
-    cluster_similarity: float = 0.6
-    top_k: int = 5
-    min_char_confidence: float = 1e-3  # floor so a 0-confidence read still counts once
-
-
-_CLEAN = re.compile(r"[A-Z0-9]*")
-
-
-@dataclass
-class _Group:
-    text: str
-    csum: list[float]  # per position: summed confidence
-    log_miss: list[float]  # per position: sum of log(1 - confidence)
-    n: int = 0
-    weight: float = 0.0  # summed weakest-character confidences of its reads
-
-
-class ReadTally:
-    """Reads aggregated per distinct text, updated incrementally (a long track has hundreds of
-    reads but a handful of texts): count, weight, per-position confidence sum and sum of
-    log(1 - confidence). Texts are normalised like ``edge.vote.formats`` (upper case, A-Z0-9)."""
-
-    def __init__(self, min_char_confidence: float = 1e-3) -> None:
-        self.floor = min_char_confidence
-        self.groups: dict[str, _Group] = {}
-
-    def _norm(self, r: PlateRead) -> tuple[str, tuple[float, ...]]:
-        if _CLEAN.fullmatch(r.text):
-            text, confs = r.text, r.char_confidences
-        else:  # keep confidences aligned with the characters that survive
-            kept = [
-                (ch.upper(), c)
-                for ch, c in zip(r.text, r.char_confidences, strict=True)
-                if ch.upper() in LETTERS or ch.upper() in DIGITS
-            ]
-            text, confs = "".join(ch for ch, _ in kept), tuple(c for _, c in kept)
-        return text, tuple(max(self.floor, float(c)) for c in confs)
-
-    def add(self, r: PlateRead, sign: int = 1) -> None:
-        text, confs = self._norm(r)
-        if not text:
-            return
-        g = self.groups.get(text)
-        if g is None:
-            if sign < 0:
-                return
-            self.groups[text] = g = _Group(text, [0.0] * len(text), [0.0] * len(text))
-        g.n += sign
-        if g.n <= 0:
-            del self.groups[text]
-            return
-        g.weight += sign * min(confs)
-        for i, c in enumerate(confs):
-            g.csum[i] += sign * c
-            g.log_miss[i] += sign * math.log(max(1e-12, 1.0 - c))
-
-    def remove(self, r: PlateRead) -> None:
-        self.add(r, -1)
-
-
-def consensus(
-    reads: Sequence[PlateRead],
-    formats: PlateFormats | None = None,
-    config: ConsensusConfig | None = None,
-) -> Consensus | None:
-    """Vote one plate out of a track's reads (see the module docstring); None if no non-empty
-    read."""
-    cfg = config or ConsensusConfig()
-    tally = ReadTally(cfg.min_char_confidence)
-    for r in reads:
-        tally.add(r)
-    return consensus_of(tally, formats, cfg)
-
-
-def consensus_of(
-    tally: ReadTally, formats: PlateFormats | None = None, config: ConsensusConfig | None = None
-) -> Consensus | None:
-    """``consensus`` of an already aggregated tally."""
-    cfg = config or ConsensusConfig()
-    groups = tally.groups
-    if not groups:
-        return None
-
-    total_w = sum(g.weight for g in groups.values())
-    heaviest = max(groups.values(), key=lambda g: (g.weight, g.text)).text
-
-    def vote(members: list[_Group]) -> tuple[list[_Group], str, list[float]]:
-        """Modal length (confidence-weighted), then a position-wise vote of that length."""
-        len_w: dict[int, float] = {}
-        for g in members:
-            len_w[len(g.text)] = len_w.get(len(g.text), 0.0) + g.weight
-        length = max(len_w, key=lambda n: (len_w[n], n == len(heaviest), n))
-        voters = [g for g in members if len(g.text) == length]
-        ref = heaviest if len(heaviest) == length else ""
-        chars: list[str] = []
-        conf: list[float] = []
-        for pos in range(length):
-            score: dict[str, float] = {}
-            log_miss: dict[str, float] = {}
-            for g in voters:
-                ch = g.text[pos]
-                score[ch] = score.get(ch, 0.0) + g.csum[pos]
-                log_miss[ch] = log_miss.get(ch, 0.0) + g.log_miss[pos]
-            # ties: the heaviest text's character, so a vote of two equal reads is one of them
-            best = max(score, key=lambda ch: (score[ch], ref != "" and ch == ref[pos], ch))
-            share = score[best] / sum(score.values())
-            chars.append(best)
-            conf.append(share * (1.0 - math.exp(log_miss[best])))
-        return voters, "".join(chars), conf
-
-    def close(a: str, b: str) -> bool:
-        return levenshtein(a, b) <= 1 or similarity(a, b) >= cfg.cluster_similarity
-
-    # round 1: a centroid from every read; round 2: only reads close to it (outliers out)
-    _, centroid, _ = vote(list(groups.values()))
-    members = [g for g in groups.values() if close(centroid, g.text)]
-    if not members:  # reads too diverse for a centroid: fall back to the heaviest text
-        members = [groups[heaviest]]
-    voters, raw, char_conf = vote(members)
-
-    text, fmt, repaired = raw, None, False
-    if formats is not None:
-        fixed = formats.repair(raw, char_conf)
-        if fixed is not None:
-            text, fmt = fixed
-            repaired = text != raw
-    ranked = sorted(groups.values(), key=lambda g: (-g.weight, -g.n, g.text))[: cfg.top_k]
-    return Consensus(
-        text=text,
-        confidence=round(min(char_conf), 6),
-        char_confidences=tuple(round(c, 6) for c in char_conf),
-        candidates=tuple(Candidate(g.text, g.n, round(g.weight, 6)) for g in ranked),
-        format=fmt,
-        n_reads=sum(g.n for g in groups.values()),
-        n_voting=sum(g.n for g in voters),
-        agreement=round(sum(g.weight for g in voters) / total_w, 6),
-        raw_text=raw,
-        repaired=repaired,
-    )
-
-
 # --------------------------------------------------------------------------- decisions
-
-
-class DecisionType(str, Enum):
-    PROVISIONAL = "provisional"
-    FINAL = "final"
-
-
-@dataclass(frozen=True)
-class VoterConfig:
-    provisional_min_reads: int = 3
-    provisional_min_confidence: float = 0.8
-    provisional_min_agreement: float = 0.6
-    max_provisionals: int = 3  # per track: the first plus corrections when the text changes
-    final_min_reads: int = 2
-    final_min_confidence: float = 0.5
-    final_min_agreement: float = 0.5
-    # A final with no provisional before it must have been read exactly this many times: a
-    # short track whose every read differs (a plate far away, before its car was tracked) can
-    # compose a confident-looking string that no frame showed.
-    final_min_repeats: int = 2
-    require_format: bool = False  # decisions need a strong (non-weak) format match
-    # Shorter consensus strings are fragments (a plate half out of view, a sticker, one
-    # character of a blurred crop), never an event: Frigate's min_plate_length, default 4.
-    min_plate_length: int = 4
-    reappear_window_s: float = 10.0
-    dedupe_max_distance: int = 1
-    dedupe_min_similarity: float = 0.8
-    max_track_duration_s: float | None = 60.0  # parked car: final after this long
-    stable_final_s: float | None = None  # or: final once the text is unchanged this long
-    max_reads_per_track: int = 200  # older reads are dropped (the best crop is kept apart)
-    consensus: ConsensusConfig = field(default_factory=ConsensusConfig)
-
-    def __post_init__(self) -> None:
-        for name in (
-            "provisional_min_reads", "final_min_reads", "max_reads_per_track", "min_plate_length",
-            "final_min_repeats",
-        ):  # fmt: skip
-            if getattr(self, name) < 1:
-                raise ValueError(f"voter config: {name} must be >= 1")
-        for name in (
-            "provisional_min_confidence", "provisional_min_agreement", "final_min_confidence",
-            "final_min_agreement", "dedupe_min_similarity",
-        ):  # fmt: skip
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"voter config: {name} must be in [0, 1]")
-        if self.reappear_window_s < 0 or self.dedupe_max_distance < 0:
-            raise ValueError("voter config: reappear_window_s and dedupe_max_distance must be >= 0")
-        for name in ("max_track_duration_s", "stable_final_s"):
-            v = getattr(self, name)
-            if v is not None and v <= 0:
-                raise ValueError(f"voter config: {name} must be > 0 or null")
-
-
-@dataclass(frozen=True)
-class PlateDecision:
-    event_id: str  # unique per decision (provisional and final of one track differ)
-    type: DecisionType
-    camera: str
-    track_id: Hashable
-    consensus: Consensus
-    first_seen: float  # timestamp of the track's first read
-    last_seen: float  # timestamp of its latest read
-    first_frame: int
-    last_frame: int
-    best_read: PlateRead  # highest-quality read (its crop and box go in the event)
-    plate_box: tuple[float, float, float, float] | None  # latest read's box
-    displacement: tuple[float, float] | None  # plate centre motion first->latest read, pixels
-    reason: str  # "confident" | "track_end" | "max_duration" | "stable"
-    duplicate_of: str | None = None  # event id of the same vehicle's earlier event: don't publish
-
-    @property
-    def plate(self) -> str:
-        return self.consensus.text
 
 
 @dataclass
 class _TrackVotes:
-    reads: deque[PlateRead]
-    first: PlateRead
-    last: PlateRead
-    best: PlateRead
+    reads: deque[VoteRead]
+    first: VoteRead
+    last: VoteRead
+    best: VoteRead
     n_total: int = 1
     provisional_texts: list[str] = field(default_factory=list)
     provisional_id: str | None = None
@@ -376,14 +76,14 @@ class TrackVote:
     """The reads of one track: bounded history (with its running tally), first/latest/best."""
 
     def __init__(
-        self, first: PlateRead, max_reads: int, config: ConsensusConfig | None = None
+        self, first: VoteRead, max_reads: int, config: ConsensusConfig | None = None
     ) -> None:
         self.config = config or ConsensusConfig()
         self._tally = ReadTally(self.config.min_char_confidence)
         self._tally.add(first)
         self._v = _TrackVotes(deque([first], maxlen=max_reads), first, first, first)
 
-    def add(self, read: PlateRead) -> None:
+    def add(self, read: VoteRead) -> None:
         v = self._v
         if len(v.reads) == v.reads.maxlen:
             self._tally.remove(v.reads[0])  # about to fall out of the bounded history
@@ -395,11 +95,11 @@ class TrackVote:
             v.best = read
 
     @property
-    def reads(self) -> list[PlateRead]:
+    def reads(self) -> list[VoteRead]:
         return list(self._v.reads)
 
     @property
-    def best(self) -> PlateRead:
+    def best(self) -> VoteRead:
         return self._v.best
 
     def consensus(self, formats: PlateFormats | None = None) -> Consensus | None:
@@ -418,12 +118,12 @@ class PlateVoter:
 
     def __init__(
         self,
-        config: VoterConfig | None = None,
+        config: VotingConfig | None = None,
         formats: PlateFormats | None = None,
         camera: str = "",
         id_factory: Callable[[], str] | None = None,
     ) -> None:
-        self.config = config or VoterConfig()
+        self.config = config or VotingConfig()
         self.formats = formats
         self.camera = camera
         self._new_id = id_factory or (lambda: str(uuid.uuid4()))
@@ -439,7 +139,7 @@ class PlateVoter:
         tv = self._tracks.get(track_id)
         return tv.consensus(self.formats) if tv else None
 
-    def add(self, track_id: Hashable, read: PlateRead) -> PlateDecision | None:
+    def add(self, track_id: Hashable, read: VoteRead) -> PlateDecision | None:
         """Add one read; returns a PROVISIONAL (or an early FINAL for a never-ending track) when
         the policy says so, else None. Reads with empty text are ignored."""
         cfg = self.config
@@ -508,15 +208,6 @@ class PlateVoter:
         ):
             return None
         return self._finalise(track_id, tv, cons, "track_end", keep=False)
-
-    def flush(self) -> list[PlateDecision]:
-        """End every track (shutdown / end of file), in the order tracks started."""
-        out = []
-        for tid in list(self._tracks):
-            d = self.end_track(tid)
-            if d is not None:
-                out.append(d)
-        return out
 
     # ---------------------------------------------------------------- internals
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config.schema import SourceKind, load_config
+from edge.capture.sources import SourceKind
+from edge.config.loader import load_config
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "jetson"
 

@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 from doubles import OracleEngine
 
-from edge.app.pipeline import Pipeline
-from edge.config.schema import CameraConfig
+from edge.app.assembly import build_engine, build_pipeline
+from edge.config.schema import AppConfig, CameraConfig
+from edge.detect.config import ModelsConfig
 from edge.detect.models import default_models_dir
 from edge.sinks.base import MultiSink
 from edge.sinks.jsonl import JsonlSink
@@ -72,10 +73,11 @@ def run_with_broker_outage(
         reconnect_max_s=1.0,
     )
     published_path = tmp_path / "published.jsonl"
-    pipe = Pipeline(
-        [CameraConfig(name="gate", source=str(clip), sample_every=sample_every, realtime=realtime)],
-        engine,  # type: ignore[arg-type]
-        MultiSink([mqtt, JsonlSink(published_path)]),
+    cam = CameraConfig(name="gate", source=str(clip), sample_every=sample_every, realtime=realtime)
+    pipe = build_pipeline(
+        AppConfig(cameras=[cam]),
+        engine=engine,  # type: ignore[arg-type]
+        sink=MultiSink([mqtt, JsonlSink(published_path)]),
         stats_interval_s=1.0,
         strict=True,
     )
@@ -189,10 +191,11 @@ def test_acceptance_truth_detector(hd_clip, tmp_path, mosquitto_factory, mqtt_co
     reason="shipped models absent: models/detector.onnx and models/reader.onnx not trained yet",
 )
 def test_acceptance_real_models(hd_clip, tmp_path, mosquitto_factory, mqtt_consumer) -> None:  # type: ignore[no-untyped-def]
-    from edge.app.pipeline import AlprEngine
 
     clip, truth = hd_clip
-    engine = AlprEngine.load(MODELS / "detector.onnx", MODELS / "reader.onnx", threads=1)
+    engine = build_engine(
+        ModelsConfig(detector=MODELS / "detector.onnx", reader=MODELS / "reader.onnx")
+    )
     info = run_with_broker_outage(
         clip,
         engine,

@@ -548,5 +548,5 @@ def test_tls_and_password(mosquitto_factory, mqtt_consumer, tmp_path):  # type: 
     time.sleep(0.8)
     assert not bad.connected and bad.pending() == 2
     bad.close(0.5)
-    with pytest.raises(ValueError, match="tls_ca_certs: file not found"):
+    with pytest.raises(ValueError, match="tls.ca\n.*file not found"):
         MqttSettings(tls_ca_certs=str(tmp_path / "missing.pem"))

@@ -1,8 +1,10 @@
 """Operator rules wired into the runtime: zones, direction, watchlists, alerts, privacy, history,
 Home Assistant discovery.
 
-The analyzer-level tests feed `CameraAnalyzer` frame by frame (no threads). The end-to-end test
-runs `Pipeline.from_config` on a YAML configuration with a scripted engine and a fake file source
+The analyzer-level tests feed `CameraAnalyzer` frame by frame (no threads) and deliver its
+decisions with `Delivery`, as the pipeline does. The end-to-end test runs `build_pipeline` (the
+assembly path of ``platewatch run``) on a YAML configuration with a scripted engine and a fake file
+source
 (five cars, each a vehicle box with its plate moving through the frame) against a real mosquitto
 broker, and checks what arrives on the broker and in the SQLite history.
 """
@@ -18,20 +20,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.analysis.analyzer import CameraAnalyzer, EventOptions, FrameAnalysis
-from edge.app.pipeline import Inference, Pipeline
-from edge.capture.camera import Frame
+from edge.analysis.analyzer import CameraAnalyzer
+from edge.app.assembly import build_pipeline
+from edge.app.delivery import Delivery
 from edge.capture.sources import SourceRead
-from edge.config.schema import CameraConfig, parse_config
+from edge.config.loader import parse_config
+from edge.detect.alpr import build_result
+from edge.events.config import EventsConfig
 from edge.history.store import HistoryStore
 from edge.integrations.homeassistant import discovery_messages
 from edge.rules.privacy import keyed_hash
 from edge.rules.watchlist import Watchlists
 from edge.rules.zones import CameraGeometryConfig
 from edge.sinks.mqtt import MqttSink
-from edge.types import PlateRead as ModelRead
-from edge.types import PlateResult
-from edge.vote.voter import VoterConfig
+from edge.types import Frame, FrameResult, TextRead
+from edge.vote.config import VotingConfig
 
 W, H = 640, 360
 FPS = 25.0
@@ -62,35 +65,20 @@ class Car:
         return self.start <= i < self.start + self.frames
 
 
-def plate_result(text: str, box: tuple, vbox: tuple | None, conf: float = 0.95) -> PlateResult:
-    x1, y1, x2, y2 = (int(round(c)) for c in box)
-    return PlateResult(
-        box=box,
-        detection_score=0.8,
-        read=ModelRead(text, conf, (conf,) * len(text)),
-        vehicle_box=vbox,
-        crop_box=(x1, y1, x2, y2),
-    )
-
-
 class ScriptedEngine:
     """Inference from the scene: each visible car's vehicle box and its plate read."""
 
     def __init__(self, cars: list[Car]) -> None:
         self.cars = cars
 
-    def infer(self, frame: Frame) -> Inference:
-        vboxes, plates = [], []
+    def infer(self, frame: Frame) -> FrameResult:
+        vehicles, plates = [], []
         for car in self.cars:
             if car.visible(frame.index):
-                vb = car.vehicle_box(frame.index)
-                vboxes.append(vb)
-                plates.append(plate_result(car.text, car.plate_box(frame.index), vb))
-        return Inference(
-            np.array(vboxes, np.float32).reshape(-1, 4),
-            np.full(len(vboxes), 0.9, np.float32),
-            tuple(plates),
-        )
+                vehicles.append((car.vehicle_box(frame.index), 0.9))
+                read = TextRead(car.text, 0.95, (0.95,) * len(car.text))
+                plates.append((car.plate_box(frame.index), 0.8, read))
+        return build_result(frame.image, vehicles, plates)
 
 
 class SceneSource:
@@ -99,7 +87,7 @@ class SceneSource:
     is_live = False
     n = 400
 
-    def __init__(self, cfg: CameraConfig) -> None:
+    def __init__(self, cfg: object) -> None:
         self.i = 0
         self.image = np.full((H, W, 3), 90, np.uint8)
 
@@ -146,30 +134,26 @@ CARS = [
 # ----------------------------------------------------------------------------- analyzer level
 
 
-def _fa(i: int, cars: list[Car], size: tuple[int, int] | None = (W, H)) -> FrameAnalysis:
-    eng = ScriptedEngine(cars).infer(
-        Frame("cam", i, 1_700_000_000.0 + i / FPS, np.zeros((1, 1, 3), np.uint8), False)
-    )
-    return FrameAnalysis(
-        "cam",
-        i,
-        1_700_000_000.0 + i / FPS,
-        i / FPS,
-        0.0,
-        True,
-        eng.vehicle_boxes,
-        eng.vehicle_scores,
-        eng.plates,
-        (),
-        frame_size=size,
-    )
+IMAGE = np.full((H, W, 3), 90, np.uint8)
 
 
-def _run_analyzer(an: CameraAnalyzer, cars: list[Car], frames: int) -> list:
-    events = []
+def _fa(i: int, cars: list[Car]) -> tuple[Frame, FrameResult]:
+    frame = Frame("cam", i, 1_700_000_000.0 + i / FPS, IMAGE, False, i / FPS)
+    return frame, ScriptedEngine(cars).infer(frame)
+
+
+def _run_analyzer(
+    an: CameraAnalyzer, cars: list[Car], frames: int, watchlists: Watchlists | None = None
+) -> list:
+    """The analyzer's decisions, delivered as the pipeline does: the published events."""
+    out: list = []
+    delivery = Delivery(out.append, events=an.events, watchlists=watchlists)
     for i in range(frames):
-        events += an.update(_fa(i, cars))
-    return events + an.finish()
+        for d in an.update(*_fa(i, cars)):
+            delivery.deliver(an, d)
+    for d in an.finish():
+        delivery.deliver(an, d)
+    return [e for e in out if e.__class__.__name__ == "PlateEvent"]
 
 
 def _geometry(text: str) -> CameraGeometryConfig:
@@ -182,7 +166,7 @@ def test_vehicle_crossing_the_line_is_entry_or_exit() -> None:
     cars = CARS[:2]
     an = CameraAnalyzer(
         "cam",
-        voter_config=VoterConfig(reappear_window_s=1),
+        voting=VotingConfig(reappear_window_s=1),
         geometry=_geometry(GEOMETRY_YAML),
     )
     events = _run_analyzer(an, cars, 160)
@@ -232,17 +216,14 @@ def test_normalized_zones_use_the_frame_size() -> None:
     an = CameraAnalyzer("cam", geometry=geo)
     finals = [e for e in _run_analyzer(an, CARS[:1], 60) if e.type == "final"]
     assert [(e.plate, e.zones) for e in finals] == [("AB123CD", ["lane"])]
-    an2 = CameraAnalyzer("cam", geometry=geo)
-    with pytest.raises(ValueError, match="frame size"):
-        an2.update(_fa(0, CARS[:1], size=None))
 
 
 def test_watchlist_match_on_provisional_and_final() -> None:
     wl = Watchlists(
         [{"name": "residents", "kind": "allow", "max_distance": 1, "entries": ["AB123CD"]}]
     )
-    an = CameraAnalyzer("cam", watchlists=wl, events=EventOptions(crop=False))
-    events = _run_analyzer(an, [Car("AB128CD", 0, 40, 200, 100, 6.0)], 60)
+    an = CameraAnalyzer("cam", events=EventsConfig(crop=False))
+    events = _run_analyzer(an, [Car("AB128CD", 0, 40, 200, 100, 6.0)], 60, watchlists=wl)
     assert [e.type for e in events] == ["provisional", "final"]
     for e in events:
         assert e.watchlist is not None
@@ -312,9 +293,7 @@ def test_end_to_end_alerts_privacy_history_and_discovery(  # type: ignore[no-unt
     monkeypatch.setenv("PW_TEST_PRIVACY_KEY", PRIVACY_KEY)
     cfg = parse_config(_config(tmp_path, mosquitto.port), base_dir=tmp_path)
     consumer = mqtt_consumer(mosquitto, ["platewatch/#"])
-    pipe = Pipeline.from_config(
-        cfg, engine=ScriptedEngine(CARS), source_factory=SceneSource, strict=True
-    )
+    pipe = build_pipeline(cfg, engine=ScriptedEngine(CARS), source_factory=SceneSource, strict=True)
     summary = pipe.run()
     assert pipe.error is None
 
@@ -405,7 +384,7 @@ def test_alerts_fire_on_finals_when_provisionals_are_off(  # type: ignore[no-unt
     monkeypatch.setenv("PW_TEST_PRIVACY_KEY", PRIVACY_KEY)
     cfg = parse_config(_config(tmp_path, mosquitto.port, provisional=False), base_dir=tmp_path)
     consumer = mqtt_consumer(mosquitto, ["platewatch/gate/alerts"])
-    pipe = Pipeline.from_config(
+    pipe = build_pipeline(
         cfg, engine=ScriptedEngine(CARS[:2]), source_factory=SceneSource, strict=True
     )
     pipe.run()
@@ -424,7 +403,7 @@ def test_privacy_without_a_key_refuses_to_start(tmp_path, monkeypatch) -> None: 
     monkeypatch.delenv("PW_TEST_PRIVACY_KEY", raising=False)
     cfg = parse_config(_config(tmp_path, 1883), base_dir=tmp_path)
     with pytest.raises(PrivacyError, match="PW_TEST_PRIVACY_KEY"):
-        Pipeline.from_config(cfg, engine=ScriptedEngine(CARS), source_factory=SceneSource)
+        build_pipeline(cfg, engine=ScriptedEngine(CARS), source_factory=SceneSource)
 
 
 def test_discovery_is_republished_on_every_connect(  # type: ignore[no-untyped-def]
@@ -462,7 +441,8 @@ def test_discovery_is_republished_on_every_connect(  # type: ignore[no-untyped-d
 
 
 def test_example_config_has_the_operator_sections(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from edge.config.schema import REPO_ROOT, load_config
+    from edge.config.loader import load_config
+    from edge.config.schema import REPO_ROOT
 
     monkeypatch.delenv("MQTT_HOST", raising=False)
     cfg = load_config(REPO_ROOT / "examples" / "cameras.yaml")
@@ -476,7 +456,7 @@ def test_example_config_has_the_operator_sections(monkeypatch) -> None:  # type:
 
 
 def test_operator_config_errors_name_field_and_line(tmp_path: Path) -> None:
-    from edge.config.schema import ConfigError
+    from edge.config.loader import ConfigError
 
     text = textwrap.dedent(
         """

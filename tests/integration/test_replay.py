@@ -16,8 +16,9 @@ import pytest
 from doubles import OracleEngine
 from standin_models import make_detector, make_reader
 
+from edge.app.replay import camera_name_for, replay_file
 from edge.cli import main as cli_main
-from edge.cli.replay import camera_name_for, parse_host_port, replay_file
+from edge.cli.common import parse_host_port
 from edge.sinks.jsonl import JsonlSink
 
 

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.capture.camera import CameraCapture, CaptureStats, Frame, FrameQueue, backoff_delay
+from edge.capture.camera import CameraCapture, CaptureStats, FrameQueue, backoff_delay
+from edge.capture.config import CaptureConfig, ReconnectConfig
 from edge.capture.sources import (
     OpenCVSource,
     SourceKind,
@@ -25,7 +26,7 @@ from edge.capture.sources import (
     gstreamer_available,
     redact,
 )
-from edge.config.schema import CameraConfig, ReconnectConfig
+from edge.types import Frame
 
 FAST_RETRY = {"initial_s": 0.05, "max_s": 0.2, "multiplier": 2.0, "jitter": 0.1}
 
@@ -68,7 +69,7 @@ def clip(tmp_path_factory) -> Path:
 
 
 def test_file_reads_every_frame_with_back_pressure(clip: Path) -> None:
-    cam = CameraConfig(name="file", source=str(clip), queue_size=2)
+    cam = CaptureConfig(name="file", source=str(clip), queue_size=2)
     cap = CameraCapture(cam).start()
     frames: list[Frame] = []
     for f in cap:
@@ -88,14 +89,14 @@ def test_file_reads_every_frame_with_back_pressure(clip: Path) -> None:
 
 def test_realtime_file_is_paced_and_drops_when_consumer_is_slow(tmp_path: Path) -> None:
     path = write_video(tmp_path / "rt.mp4", n=30, fps=50)  # 0.6 s of video
-    fast = CameraCapture(CameraConfig(name="rt", source=str(path), realtime=True)).start()
+    fast = CameraCapture(CaptureConfig(name="rt", source=str(path), realtime=True)).start()
     got = list(fast)
     span = got[-1].monotonic - got[0].monotonic
     assert len(got) == 30 and fast.stats().frames_dropped == 0
     assert 0.45 < span < 1.2, f"29 frames at 50 fps should take ~0.58 s, took {span:.2f}"
 
     slow = CameraCapture(
-        CameraConfig(name="rt2", source=str(path), realtime=True, queue_size=2)
+        CaptureConfig(name="rt2", source=str(path), realtime=True, queue_size=2)
     ).start()
     seen = []
     for f in slow:
@@ -109,7 +110,7 @@ def test_realtime_file_is_paced_and_drops_when_consumer_is_slow(tmp_path: Path) 
 
 def test_file_loop_keeps_indices_increasing(tmp_path: Path) -> None:
     path = write_video(tmp_path / "loop.mp4", n=8, fps=25)
-    cap = CameraCapture(CameraConfig(name="loop", source=str(path), loop=True)).start()
+    cap = CameraCapture(CaptureConfig(name="loop", source=str(path), loop=True)).start()
     frames = []
     for f in cap:
         frames.append(f)
@@ -124,7 +125,7 @@ def test_file_loop_keeps_indices_increasing(tmp_path: Path) -> None:
 
 
 def test_stop_while_reader_blocked_on_full_queue(clip: Path) -> None:
-    cap = CameraCapture(CameraConfig(name="blocked", source=str(clip), queue_size=1)).start()
+    cap = CameraCapture(CaptureConfig(name="blocked", source=str(clip), queue_size=1)).start()
     assert wait_for(lambda: len(cap.queue) == 1)
     time.sleep(0.05)  # the reader is now waiting for room
     stop_quickly(cap)
@@ -137,7 +138,7 @@ def test_corrupt_middle_of_video_is_counted_not_fatal(clip: Path, tmp_path: Path
     data[mid : mid + 2000] = random.Random(7).randbytes(2000)
     bad = tmp_path / "garbage.mp4"
     bad.write_bytes(bytes(data))
-    cap = CameraCapture(CameraConfig(name="bad", source=str(bad))).start()
+    cap = CameraCapture(CaptureConfig(name="bad", source=str(bad))).start()
     frames = list(cap)
     s = cap.stats()
     assert s.state == "ended"
@@ -152,7 +153,7 @@ def test_truncated_video_fails_cleanly(clip: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 2 // 3])  # mp4v writes its index (moov) at the end
     seen: list[CaptureStats] = []
-    cap = CameraCapture(CameraConfig(name="cut", source=str(cut)), on_status=seen.append).start()
+    cap = CameraCapture(CaptureConfig(name="cut", source=str(cut)), on_status=seen.append).start()
     assert list(cap) == []
     s = cap.stats()
     assert s.state == "failed" and s.open_attempts == 1 and s.last_error
@@ -160,7 +161,7 @@ def test_truncated_video_fails_cleanly(clip: Path, tmp_path: Path) -> None:
 
 
 def test_missing_file_fails_without_retry(tmp_path: Path) -> None:
-    cap = CameraCapture(CameraConfig(name="nofile", source=str(tmp_path / "nope.mp4"))).start()
+    cap = CameraCapture(CaptureConfig(name="nofile", source=str(tmp_path / "nope.mp4"))).start()
     assert list(cap) == []
     s = cap.stats()
     assert s.state == "failed" and "not found" in (s.last_error or "")
@@ -174,7 +175,7 @@ def test_image_folder_skips_corrupt_jpeg(tmp_path: Path) -> None:
         assert cv2.imwrite(str(folder / f"img{i}.jpg"), img)
     (folder / "img5.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
     (folder / "notes.txt").write_text("ignored")
-    cam = CameraConfig(name="stills", source=str(folder), fps=4)
+    cam = CaptureConfig(name="stills", source=str(folder), fps=4)
     assert cam.kind is SourceKind.IMAGES
     cap = CameraCapture(cam).start()
     frames = list(cap)
@@ -215,7 +216,7 @@ class BurstSource:
 
 
 def test_live_source_drops_oldest_with_tiny_queue() -> None:
-    cam = CameraConfig(
+    cam = CaptureConfig(
         name="live",
         source="rtsp://127.0.0.1:9/fake",
         queue_size=3,
@@ -286,7 +287,7 @@ def free_port() -> int:
 
 def test_refused_rtsp_reconnects_with_backoff_and_stops_fast() -> None:
     port = free_port()  # closed again: connections are refused
-    cam = CameraConfig(
+    cam = CaptureConfig(
         name="refused",
         source=f"rtsp://user:secret@127.0.0.1:{port}/stream",
         open_timeout_s=0.5,
@@ -338,7 +339,7 @@ class SilentServer:
 def test_silent_rtsp_server_times_out_and_retries() -> None:
     server = SilentServer()
     try:
-        cam = CameraConfig(
+        cam = CaptureConfig(
             name="silent",
             source=f"rtsp://127.0.0.1:{server.port}/stream",
             open_timeout_s=0.3,
@@ -409,7 +410,7 @@ class StallingMJPEGServer:
 def test_stream_that_goes_silent_is_reconnected() -> None:
     server = StallingMJPEGServer(n=8)
     try:
-        cam = CameraConfig(
+        cam = CaptureConfig(
             name="mjpeg",
             source=f"http://127.0.0.1:{server.port}/video.mjpg",
             open_timeout_s=1.0,
@@ -435,7 +436,7 @@ def test_stream_that_goes_silent_is_reconnected() -> None:
 
 @pytest.mark.skipif(gstreamer_available(), reason="this OpenCV has GStreamer")
 def test_gstreamer_without_support_is_a_clear_permanent_error() -> None:
-    cam = CameraConfig(name="gst", source="videotestsrc ! videoconvert ! appsink")
+    cam = CaptureConfig(name="gst", source="videotestsrc ! videoconvert ! appsink")
     assert cam.kind is SourceKind.GSTREAMER
     cap = CameraCapture(cam).start()
     assert list(cap) == []

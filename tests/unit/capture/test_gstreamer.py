@@ -139,9 +139,9 @@ def test_parse_source_errors_and_csi_sensor() -> None:
 
 
 def test_source_from_camera_config() -> None:
-    from edge.config.schema import CameraConfig
+    from edge.capture.config import CaptureConfig
 
-    cam = CameraConfig(name="exit", source="/dev/video0", width=640, height=480, fps=15)
+    cam = CaptureConfig(name="exit", source="/dev/video0", width=640, height=480, fps=15)
     src = source_from_camera(cam, codec="h265")
     assert (src.type, src.width, src.height, src.fps, src.codec) == ("usb", 640, 480, 15, "h265")
 

@@ -9,14 +9,9 @@ import pytest
 
 from edge.capture.sources import SourceKind
 from edge.cli.check_config import check_config, main
-from edge.config.schema import (
-    AppConfig,
-    ConfigError,
-    VotingConfig,
-    load_config,
-    parse_config,
-    substitute_env,
-)
+from edge.config.loader import ConfigError, load_config, parse_config, substitute_env
+from edge.config.schema import AppConfig
+from edge.vote.config import VotingConfig
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "cameras.yaml"
@@ -205,7 +200,8 @@ def test_duplicate_keys_and_camera_names(tmp_path: Path) -> None:
     )
     joined = "\n".join(errors_of(p))
     assert f"{p}:4: cameras[0].source: duplicate key" in joined
-    assert "cameras: duplicate camera name 'a'" in joined
+    # reported at the duplicate's own line, naming the first one
+    assert f"{p}:5: cameras[1].name: duplicate camera name 'a' (also cameras[0])" in joined
 
 
 def test_empty_and_non_mapping_files(tmp_path: Path) -> None:
@@ -213,17 +209,67 @@ def test_empty_and_non_mapping_files(tmp_path: Path) -> None:
     assert "top level must be a mapping" in errors_of(write(tmp_path, "- a\n- b\n", "l.yaml"))[0]
 
 
-def test_tls_and_backend_rules() -> None:
+def test_tls_and_backend_rules(tmp_path: Path) -> None:
+    (tmp_path / "c.pem").write_text("x")
+    text = "cameras: [{name: a, source: 0}]\nmqtt:\n  tls: {cert: c.pem}\n"
     with pytest.raises(ConfigError) as e:
-        parse_config("cameras: [{name: a, source: 0}]\nmqtt:\n  tls: {cert: c.pem}\n", "x.yaml")
+        parse_config(text, "x.yaml", base_dir=tmp_path)
     assert e.value.errors == [
         "x.yaml:3: mqtt.tls: cert and key must be given together (client certificate)"
     ]
+    # a certificate file that does not exist is a config error with its line, not a crash
+    text = "cameras: [{name: a, source: 0}]\nmqtt:\n  tls:\n    ca: missing.pem\n"
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "x.yaml", base_dir=tmp_path)
+    assert e.value.errors == [f"x.yaml:4: mqtt.tls.ca: file not found: {tmp_path / 'missing.pem'}"]
     cfg = parse_config(
         "cameras: [{name: a, source: 0}]\nmodels: {detector: d.engine, reader: r.pt}\n"
     )
     assert cfg.models.backend_for(cfg.models.detector) == "tensorrt"
     assert cfg.models.backend_for(cfg.models.reader) == "ultralytics"
+
+
+def test_models_backend_and_device_are_checked_and_used(tmp_path: Path) -> None:
+    # .trt is a TensorRT engine like .engine/.plan: accepted here AND by the loader
+    from edge.detect.backends import BACKEND_OF_SUFFIX
+
+    cfg = parse_config(
+        "cameras: [{name: a, source: 0}]\nmodels: {detector: d.trt, reader: r.trt}\n"
+    )
+    assert cfg.models.backend_for(cfg.models.detector) == BACKEND_OF_SUFFIX[".trt"] == "tensorrt"
+    text = (
+        "cameras: [{name: a, source: 0}]\n"
+        "models:\n  backend: tensorrt\n  detector: d.onnx\n  reader: r.engine\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        parse_config(text, "x.yaml")
+    assert e.value.errors[0].startswith("x.yaml:2: models: backend 'tensorrt' cannot open the ")
+    (tmp_path / "m.onnx").mkdir()
+    with pytest.raises(ConfigError) as e:
+        parse_config("cameras: [{name: a, source: 0}]\nmodels: {detector: m.onnx}\n", "x.yaml",
+                     base_dir=tmp_path)  # fmt: skip
+    assert "is a folder, not a model file" in e.value.errors[0]
+    cfg = parse_config("cameras: [{name: a, source: 0}]\nmodels: {device: cpu, threads: 2}\n")
+    assert (cfg.models.device, cfg.models.threads) == ("cpu", 2)
+
+
+def test_tracker_and_motion_gate_are_settable(tmp_path: Path) -> None:
+    p = write(
+        tmp_path,
+        """
+        cameras: [{name: a, source: 0, motion_gate: true}]
+        tracking:
+          link_overlap: 0.7
+          plate: {max_age: 12, min_hits: 3, high_threshold: 0.3, new_track_threshold: 0.4}
+        motion: {pixel_threshold: 30, max_idle_s: 5}
+        """,
+    )
+    cfg = load_config(p)
+    assert cfg.tracking.plate.max_age == 12 and cfg.tracking.link_overlap == 0.7
+    assert cfg.tracking.vehicle.high_threshold == 0.4  # the vehicle defaults are kept
+    assert (cfg.motion.pixel_threshold, cfg.motion.max_idle_s) == (30, 5)
+    bad = write(tmp_path, "cameras: [{name: a, source: 0}]\nmotion: {blur: 4}\n", "b.yaml")
+    assert errors_of(bad) == [f"{bad}:2: motion.blur: must be odd (a Gaussian kernel size)"]
 
 
 def test_check_config_command(tmp_path: Path, capsys) -> None:
@@ -237,13 +283,18 @@ def test_check_config_command(tmp_path: Path, capsys) -> None:
     assert f"{bad}:2: cameras[0].source: field required" in err
 
 
-def test_sections_convert_to_the_runtime_objects(tmp_path: Path) -> None:
+def test_sections_are_the_stages_own_settings(tmp_path: Path) -> None:
+    from edge.sinks.mqtt import MqttSettings
+    from edge.track.config import TrackingConfig
     from edge.vote.formats import PlateFormats
-    from edge.vote.voter import VoterConfig
 
     cfg = parse_config("cameras: [{name: a, source: 0}]\n")
-    assert cfg.voting.voter_config() == VoterConfig()  # same defaults on both sides
+    # one model per section, defined by its stage: nothing to convert, no mirrored defaults
+    assert type(cfg.voting) is VotingConfig and cfg.voting == VotingConfig()
+    assert type(cfg.tracking) is TrackingConfig and cfg.tracking == TrackingConfig()
     assert isinstance(cfg.voting.plate_formats(), PlateFormats)
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.voting.final_min_reads = 5  # type: ignore[misc]
 
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
@@ -266,13 +317,18 @@ def test_sections_convert_to_the_runtime_objects(tmp_path: Path) -> None:
         """,
     )
     cfg = load_config(p)
-    assert cfg.voting.voter_config().final_min_confidence == 0.7
+    assert cfg.voting.final_min_confidence == 0.7
     fmts = cfg.voting.plate_formats()
     assert fmts.names == ["[A-Z]{2}[0-9]{4}", "uk"] and fmts.match("AB12CDE") == "uk"
-    assert cfg.mqtt is not None
-    s = cfg.mqtt.mqtt_settings()
-    assert (s.host, s.port, s.password, s.keepalive_s) == ("broker", 8883, "pw", 20)
-    assert s.use_tls and s.tls_ca_certs == str(ca)  # relative to the YAML file
+    s = cfg.mqtt
+    assert isinstance(s, MqttSettings)
+    assert (s.host, s.port, s.password.get_secret_value(), s.keepalive_s) == (
+        "broker",
+        8883,
+        "pw",
+        20,
+    )
+    assert s.use_tls and s.tls.ca == ca  # relative to the YAML file
 
 
 def test_unknown_region_is_a_config_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from standin_models import ALPHABET, make_detector, make_reader, text_probs
 
-from edge.detect.alpr import Alpr, associate_vehicles
+from edge.detect.alpr import Alpr, drop_fragments, nested_plates
 from edge.detect.backends import BackendError, load_backend
 from edge.detect.models import (
     Detector,
@@ -23,6 +23,8 @@ from edge.detect.models import (
 )
 from edge.detect.plate_input import ReaderInput
 from edge.detect.vision import box_iou
+from edge.track.linking import assign_plates_to_vehicles
+from edge.types import Detections
 
 
 def test_unknown_extension_is_a_clear_error(tmp_path: Path) -> None:
@@ -263,15 +265,33 @@ def test_reader_rejects_wrong_output_shape() -> None:
 # --- ALPR frame pipeline ---------------------------------------------------------------
 
 
-def test_associate_vehicles() -> None:
+def test_stills_use_the_trackers_association_rule() -> None:
+    """Alpr ties a plate to a vehicle box with the same function the video linker uses (at the
+    still-image threshold 0.6)."""
     plates = np.array([[10, 10, 20, 15], [100, 100, 110, 105], [48, 10, 58, 15]], np.float32)
     vehicles = np.array([[0, 0, 50, 50], [5, 5, 30, 30], [200, 200, 300, 300]], np.float32)
     # plate 0: inside both 0 and 1 fully -> smaller vehicle 1; plate 1: none;
     # plate 2: only 20% inside vehicle 0 -> None.
-    assert associate_vehicles(plates, vehicles) == [1, None, None]
-    assert associate_vehicles(plates, np.zeros((0, 4))) == [None, None, None]
+    assert assign_plates_to_vehicles(plates, vehicles, 0.6) == [1, None, None]
+    assert assign_plates_to_vehicles(plates, np.zeros((0, 4)), 0.6) == [None, None, None]
     # 70% inside is enough.
-    assert associate_vehicles(np.array([[40, 0, 50, 10]]), np.array([[0, 0, 47, 20]])) == [0]
+    one = np.array([[40, 0, 50, 10]])
+    assert assign_plates_to_vehicles(one, np.array([[0, 0, 47, 20]]), 0.6) == [0]
+
+
+def test_plate_fragments_are_dropped_before_reading() -> None:
+    # a half-plate box inside a higher-scoring plate box is a fragment; a separate plate stays
+    boxes = np.array([[0, 0, 100, 30], [10, 5, 50, 25], [200, 0, 300, 30]], np.float32)
+    assert nested_plates(boxes, np.array([0.9, 0.6, 0.8])) == [0, 2]
+    dets = Detections(
+        np.vstack([boxes, [[0, 0, 400, 300]]]).astype(np.float32),
+        np.array([0.9, 0.6, 0.8, 0.95], np.float32),
+        np.array([1, 1, 1, 0]),
+        ("vehicle", "plate"),
+    )
+    kept = drop_fragments(dets)
+    assert kept.names == ["plate", "plate", "vehicle"]
+    assert kept.boxes[1].tolist() == [200, 0, 300, 30]
 
 
 def test_alpr_reads_full_resolution_crop(tmp_path: Path) -> None:
@@ -290,7 +310,8 @@ def test_alpr_reads_full_resolution_crop(tmp_path: Path) -> None:
     orig = reader.read
     reader.read = lambda crops: (calls.append([c.shape for c in crops]), orig(crops))[1]
     alpr = Alpr(det, reader)
-    results = alpr.process(np.zeros((128, 256, 3), np.uint8))
+    result = alpr.process(np.zeros((128, 256, 3), np.uint8))
+    results = result.plates
     assert [r.text for r in results] == ["PW123", "PW123"]
     # One batch for both plates; the first crop is the 80x32 plate grown by 8% per side
     # (floor/ceil to pixels: x 73..167, y 53..91).
@@ -298,9 +319,12 @@ def test_alpr_reads_full_resolution_crop(tmp_path: Path) -> None:
     assert box_iou(np.array([results[0].box]), np.array([[80, 56, 160, 88]]))[0, 0] > 0.99
     assert results[0].vehicle_box == pytest.approx((40, 16, 200, 120))
     assert results[1].vehicle_box is None  # second plate lies outside the vehicle
-    d = results[0].to_dict()
-    assert set(d) == {"text", "confidence", "box", "char_confidences", "vehicle_box"}
-    assert alpr.last_times.total_ms >= alpr.last_times.detect_ms > 0
+    # the result is returned whole: every detection (the vehicle too), rows the plates point to
+    assert result.detections.names == ["plate", "vehicle", "plate"]
+    assert [p.det_index for p in results] == [0, 2] and results[0].vehicle_index == 1
+    # the crop the reader saw is a view into the frame, not a copy
+    assert results[0].crop is not None and results[0].crop.base is not None
+    assert result.timings.total_ms >= result.timings.detect_ms > 0
 
 
 def test_pt_backend_matches_onnx_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

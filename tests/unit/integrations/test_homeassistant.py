@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 
+from edge.events.alerts import Alert
 from edge.events.schema import PlateEvent, WatchlistHit
+from edge.events.topics import alerts_topic
 from edge.integrations.homeassistant import (
     ALERT_EVENT_TYPES,
-    alert_payload,
-    alerts_topic,
     discovery_messages,
     publish_discovery,
     removal_messages,
 )
+from edge.rules.watchlist import Match
 
 T0 = datetime(2025, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -113,9 +114,10 @@ def test_removal_and_publish() -> None:
 
 
 def test_alert_payload_requires_a_match() -> None:
-    assert json.loads(alert_payload(make_event()))["watchlist"]["name"] == "residents"
+    match = Match("residents", "allow", "AB123CD", 0)
+    assert json.loads(Alert(make_event(), match).payload())["watchlist"]["name"] == "residents"
     with pytest.raises(ValueError, match="watchlist"):
-        alert_payload(make_event(watchlist=None))
+        Alert(make_event(watchlist=None), match)
 
 
 # ------------------------------------------------------------------ templates rendered as HA does
@@ -135,7 +137,7 @@ def _templates() -> dict[str, dict[str, Any]]:
 
 def test_alert_template_renders_ha_event_payload() -> None:
     alert = _templates()["alert"]
-    out = json.loads(_render(alert["value_template"], alert_payload(make_event())))
+    out = json.loads(_render(alert["value_template"], make_event().to_bytes()))
     assert out["event_type"] in alert["event_types"] and out["event_type"] == "allow"
     assert (out["plate"], out["watchlist"], out["entry"], out["description"]) == (
         "AB123CD", "residents", "AB123CD", "Anna"

@@ -1,4 +1,4 @@
-"""Tracker, assignment and plate-to-vehicle linking (edge.track.tracker)."""
+"""Tracker, assignment and plate-to-vehicle linking (edge.track)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from edge.track.tracker import (
-    MultiClassTracker,
-    PlateVehicleLinker,
-    Tracker,
-    TrackerConfig,
-    TrackState,
-    TrackStatus,
-    assign_plates_to_vehicles,
-    linear_assignment,
-)
+from edge.track.assignment import linear_assignment
+from edge.track.config import TrackerConfig
+from edge.track.linking import PlateVehicleLinker, assign_plates_to_vehicles
+from edge.track.tracker import MultiClassTracker, Tracker
+from edge.types import PLATE, VEHICLE, Detections, TrackState, TrackStatus
 
 
 def box(cx: float, cy: float, w: float = 60, h: float = 40) -> list[float]:
@@ -58,13 +53,13 @@ def test_straight_line_with_missed_detection_keeps_id() -> None:
     ids = []
     for f in range(12):
         if f == 5:  # detector misses the object for one frame
-            states = tr.update(np.zeros((0, 4)), np.zeros(0), f)
+            states = tr.update(np.zeros((0, 4)), np.zeros(0), f).live
             assert len(states) == 1 and states[0].state == TrackStatus.LOST
             assert states[0].det_index == -1
             # the lost track keeps predicting forward along its motion
             assert (states[0].box[0] + states[0].box[2]) / 2 > 100 + 8 * 4
             continue
-        states = tr.update(np.array([box(100 + 8 * f, 200)]), np.array([0.9]), f)
+        states = tr.update(np.array([box(100 + 8 * f, 200)]), np.array([0.9]), f).live
         ids.append(by_det(states)[0])
     assert len(set(ids)) == 1
     assert tr.tracks[0].state == TrackStatus.CONFIRMED
@@ -79,7 +74,7 @@ def test_frame_sampling_gaps_fast_object_keeps_id() -> None:
     for k, f in enumerate(range(0, 100, 5)):
         if k == 8:
             continue  # plus one missed analysed frame (a 10-frame gap)
-        states = tr.update(np.array([box(50 + 15 * f, 300)]), np.array([0.8]), f)
+        states = tr.update(np.array([box(50 + 15 * f, 300)]), np.array([0.8]), f).live
         ids.append(by_det(states)[0])
     assert len(set(ids)) == 1
     vx, vy = tr.tracks[0].velocity
@@ -93,7 +88,7 @@ def test_two_crossing_objects_keep_their_ids() -> None:
         a = box(100 + 10 * f, 200)  # left to right
         b = box(500 - 10 * f, 212)  # right to left, crossing a around f = 20
         order = [a, b] if f % 2 else [b, a]  # detector output order must not matter
-        states = tr.update(np.array(order), np.array([0.9, 0.85]), f)
+        states = tr.update(np.array(order), np.array([0.9, 0.85]), f).live
         m = by_det(states)
         ida, idb = (m[0], m[1]) if f % 2 else (m[1], m[0])
         if f == 0:
@@ -105,7 +100,7 @@ def test_new_object_gets_new_id() -> None:
     tr = Tracker()
     tr.update(np.array([box(100, 100)]), np.array([0.9]), 0)
     tr.update(np.array([box(104, 100)]), np.array([0.9]), 1)
-    states = tr.update(np.array([box(108, 100), box(600, 400)]), np.array([0.9, 0.9]), 2)
+    states = tr.update(np.array([box(108, 100), box(600, 400)]), np.array([0.9, 0.9]), 2).live
     m = by_det(states)
     assert m[0] != m[1]
     new = next(s for s in states if s.det_index == 1)
@@ -119,14 +114,13 @@ def test_track_removed_after_max_age_and_reported_once() -> None:
     tid = tr.tracks[0].track_id
     empty = (np.zeros((0, 4)), np.zeros(0))
     for f in range(3, 9):  # 6 frames without a match: still alive (lost)
-        states = tr.update(*empty, f)
-        assert [s.state for s in states] == [TrackStatus.LOST]
-        assert tr.last_removed == []
-    tr.update(*empty, 9)  # 7 frames since the last match > max_age
+        out = tr.update(*empty, f)
+        assert [s.state for s in out.live] == [TrackStatus.LOST]
+        assert out.ended == ()
+    out = tr.update(*empty, 9)  # 7 frames since the last match > max_age
     assert tr.tracks == []
-    assert [(s.track_id, s.state) for s in tr.last_removed] == [(tid, TrackStatus.REMOVED)]
-    tr.update(*empty, 10)
-    assert tr.last_removed == []
+    assert [(s.track_id, s.state) for s in out.ended] == [(tid, TrackStatus.REMOVED)]
+    assert tr.update(*empty, 10).ended == ()
 
 
 def test_max_age_counts_source_frames_not_updates() -> None:
@@ -135,22 +129,22 @@ def test_max_age_counts_source_frames_not_updates() -> None:
         tr.update(np.array([box(100, 100)]), np.array([0.9]), f)
     tr.update(np.zeros((0, 4)), np.zeros(0), 15)  # 10 frames since the match: alive
     assert len(tr.tracks) == 1
-    tr.update(np.zeros((0, 4)), np.zeros(0), 20)  # 15 frames: gone
-    assert tr.tracks == [] and len(tr.last_removed) == 1
+    out = tr.update(np.zeros((0, 4)), np.zeros(0), 20)  # 15 frames: gone
+    assert tr.tracks == [] and len(out.ended) == 1
 
 
 def test_tentative_track_dropped_on_first_miss() -> None:
     tr = Tracker(TrackerConfig(min_hits=3))
     tr.update(np.array([box(100, 100)]), np.array([0.9]), 0)
-    tr.update(np.zeros((0, 4)), np.zeros(0), 1)
-    assert tr.tracks == [] and tr.last_removed[0].state == TrackStatus.REMOVED
+    out = tr.update(np.zeros((0, 4)), np.zeros(0), 1)
+    assert tr.tracks == [] and out.ended[0].state == TrackStatus.REMOVED
 
 
 def test_min_hits_confirms() -> None:
     tr = Tracker(TrackerConfig(min_hits=3))
     states = []
     for f in range(3):
-        states = tr.update(np.array([box(100 + f, 100)]), np.array([0.9]), f)
+        states = tr.update(np.array([box(100 + f, 100)]), np.array([0.9]), f).live
         expect = TrackStatus.CONFIRMED if f == 2 else TrackStatus.TENTATIVE
         assert states[0].state == expect
 
@@ -161,7 +155,7 @@ def test_low_score_detection_keeps_track_but_never_starts_one() -> None:
         tr.update(np.array([box(100 + 5 * f, 100)]), np.array([0.9]), f)
     tid = tr.tracks[0].track_id
     # occluded: the detector is unsure (0.3) about our object, and sees a faint new thing
-    states = tr.update(np.array([box(115, 100), box(700, 500)]), np.array([0.3, 0.3]), 3)
+    states = tr.update(np.array([box(115, 100), box(700, 500)]), np.array([0.3, 0.3]), 3).live
     assert by_det(states) == {0: tid}
     assert len(states) == 1
 
@@ -182,16 +176,32 @@ def test_finish_ends_all_tracks() -> None:
 
 
 def test_multiclass_trackers_are_separate_with_unique_ids() -> None:
-    VEH, PLATE = 0, 1
-    mt = MultiClassTracker([VEH, PLATE])
+    cfg = TrackerConfig()
+    mt = MultiClassTracker({VEHICLE: cfg, PLATE: cfg})
+    classes = (VEHICLE, PLATE)
     for f in range(4):
         vb = box(300 + 10 * f, 300, 200, 150)
         pb = box(300 + 10 * f, 340, 60, 15)  # plate inside the vehicle: high IoU with nothing
-        states = mt.update(np.array([pb, vb]), np.array([0.8, 0.9]), np.array([PLATE, VEH]), f)
+        dets = Detections(
+            np.array([pb, vb], np.float32), np.array([0.8, 0.9], np.float32),
+            np.array([1, 0]), classes,
+        )  # fmt: skip
+        states = mt.update(dets, f).live
     by_cls = {s.cls: s for s in states}
-    assert by_cls[PLATE].det_index == 0 and by_cls[VEH].det_index == 1
-    assert by_cls[PLATE].track_id != by_cls[VEH].track_id
-    assert by_cls[PLATE].hits == by_cls[VEH].hits == 4
+    # det_index is the row of the one Detections object (never a per-class split)
+    assert by_cls[PLATE].det_index == 0 and by_cls[VEHICLE].det_index == 1
+    assert by_cls[PLATE].track_id != by_cls[VEHICLE].track_id
+    assert by_cls[PLATE].hits == by_cls[VEHICLE].hits == 4
+
+
+def test_multiclass_tracker_ignores_classes_it_does_not_track() -> None:
+    mt = MultiClassTracker({PLATE: TrackerConfig(min_hits=1)})
+    dets = Detections(
+        np.array([box(100, 100), box(300, 300)], np.float32), np.array([0.9, 0.9], np.float32),
+        np.array([0, 1]), (VEHICLE, PLATE),
+    )  # fmt: skip
+    live = mt.update(dets, 0).live
+    assert [(t.cls, t.det_index) for t in live] == [(PLATE, 1)]
 
 
 def test_assign_plates_to_vehicles() -> None:

@@ -8,32 +8,33 @@ import string
 
 import pytest
 
+from edge.types import DecisionType, ReadContext, TextCandidate, VoteRead
+from edge.vote.config import VotingConfig
+from edge.vote.consensus import ReadTally, consensus_of, levenshtein, similarity
 from edge.vote.formats import PlateFormats
-from edge.vote.voter import (
-    Candidate,
-    DecisionType,
-    PlateRead,
-    PlateVoter,
-    VoterConfig,
-    consensus,
-    crop_quality,
-    levenshtein,
-    similarity,
-)
+from edge.vote.voter import PlateVoter, crop_quality
 
 ALNUM = string.ascii_uppercase + string.digits
 
 
 def read(
     text: str, conf: float | list[float] = 0.9, frame: int = 0, ts: float | None = None, **kw
-) -> PlateRead:
+) -> VoteRead:
     confs = tuple(conf) if isinstance(conf, list) else (conf,) * len(text)
-    return PlateRead(text, confs, frame, float(frame) if ts is None else ts, **kw)
+    return VoteRead(text, confs, frame, float(frame) if ts is None else ts, **kw)
+
+
+def consensus(reads: list[VoteRead], formats: PlateFormats | None = None):  # type: ignore[no-untyped-def]
+    """The consensus of a list of reads, as a track's running tally gives it."""
+    tally = ReadTally()
+    for r in reads:
+        tally.add(r)
+    return consensus_of(tally, formats)
 
 
 def voter(**cfg) -> PlateVoter:
     ids = (f"ev{i}" for i in itertools.count(1))
-    return PlateVoter(VoterConfig(**cfg), camera="cam1", id_factory=lambda: next(ids))
+    return PlateVoter(VotingConfig(**cfg), camera="cam1", id_factory=lambda: next(ids))
 
 
 # --------------------------------------------------------------------------- string distance
@@ -151,7 +152,7 @@ def test_outlier_plate_is_rejected() -> None:
     c = consensus(reads)
     assert c.text == "ABC1234" and c.n_voting == 5
     assert c.agreement == pytest.approx(4.0 / (4.0 + 2.85))
-    assert c.candidates[0] == Candidate("ABC1234", 5, 4.0)
+    assert c.candidates[0] == TextCandidate("ABC1234", 5, 4.0)
     assert c.candidates[1].text == "XYZ9876" and c.candidates[1].votes == 3
 
 
@@ -193,7 +194,7 @@ def test_consensus_normalises_and_ignores_empty_reads() -> None:
 
 def test_read_validation() -> None:
     with pytest.raises(ValueError, match="confidences"):
-        PlateRead("ABC", (0.9,), 0, 0.0)
+        VoteRead("ABC", (0.9,), 0, 0.0)
 
 
 def test_crop_quality() -> None:
@@ -270,7 +271,7 @@ def test_final_needs_the_text_read_twice_unless_a_provisional_was_published() ->
         one.add(1, read(t, 0.8, f))
     assert one.end_track(1).plate == "XRK361"  # composed, allowed when repeats are not asked
     with pytest.raises(ValueError, match="final_min_repeats"):
-        VoterConfig(final_min_repeats=0)
+        VotingConfig(final_min_repeats=0)
 
 
 def test_final_always_follows_a_published_provisional() -> None:
@@ -357,11 +358,16 @@ def test_best_crop_and_motion_are_kept() -> None:
         v.add(
             1,
             read(
-                "ABC1234", 0.9, f, plate_box=box, quality=crop_quality(box, [0.9]), crop=f"crop{f}"
+                "ABC1234",
+                0.9,
+                f,
+                plate_box=box,
+                quality=crop_quality(box, [0.9]),
+                context=ReadContext(None, None, float(f)),
             ),
         )
     d = v.end_track(1)
-    assert d.best_read.crop == "crop1" and d.best_read.frame_index == 1
+    assert d.best_read.context.video_time_s == 1.0 and d.best_read.frame_index == 1
     assert d.plate_box == (120.0, 200.0, 160.0, 210.0)
     assert d.displacement == pytest.approx((30.0, 2.5))
 
@@ -369,7 +375,7 @@ def test_best_crop_and_motion_are_kept() -> None:
 def test_require_format_blocks_invalid_plates() -> None:
     ids = (f"e{i}" for i in itertools.count())
     v = PlateVoter(
-        VoterConfig(require_format=True),
+        VotingConfig(require_format=True),
         PlateFormats.default(["br", "us"]),
         id_factory=lambda: next(ids),
     )
@@ -382,24 +388,15 @@ def test_require_format_blocks_invalid_plates() -> None:
     assert d.plate == "ABC1234" and d.consensus.format == "br-old"
 
 
-def test_flush_ends_everything() -> None:
-    v = voter()
-    for tid in (1, 2):
-        for f in range(3):
-            v.add(tid, read(f"ABC123{tid}", 0.9, f))
-    assert [d.track_id for d in v.flush()] == [1, 2]
-    assert v.active_tracks == []
-
-
 def test_voter_input_errors() -> None:
     v = voter()
     v.add(1, read("ABC1234", ts=5.0))
     with pytest.raises(ValueError, match="older"):
         v.add(1, read("ABC1234", ts=4.0))
     with pytest.raises(ValueError, match="final_min_confidence"):
-        VoterConfig(final_min_confidence=1.5)
+        VotingConfig(final_min_confidence=1.5)
     with pytest.raises(ValueError, match="provisional_min_reads"):
-        VoterConfig(provisional_min_reads=0)
+        VotingConfig(provisional_min_reads=0)
 
 
 def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
@@ -407,12 +404,15 @@ def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
     plates are tied to vehicles, votes are keyed by vehicle track, one final per car."""
     import numpy as np
 
-    from edge.track.tracker import MultiClassTracker, PlateVehicleLinker
+    from edge.track.config import TrackerConfig
+    from edge.track.linking import PlateVehicleLinker
+    from edge.track.tracker import MultiClassTracker
+    from edge.types import PLATE, VEHICLE, Detections
 
-    VEH, PLATE = 0, 1
+    VEH = VEHICLE
     rng = random.Random(7)
     cars = {"ABC1D23": (100.0, 400.0, 8.0), "XYZ9876": (1700.0, 520.0, -5.0)}  # boxes overlap
-    tracker = MultiClassTracker([VEH, PLATE])
+    tracker = MultiClassTracker({VEH: TrackerConfig(), PLATE: TrackerConfig()})
     linker = PlateVehicleLinker()
     v = voter(provisional_min_reads=3, reappear_window_s=5.0)
     decisions = []
@@ -425,11 +425,16 @@ def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
             boxes.append([cx - 150, y - 100, cx + 150, y + 100])
             boxes.append([cx - 40, y + 50, cx + 40, y + 70])
             scores += [0.9, 0.8]
-            classes += [VEH, PLATE]
+            classes += [0, 1]
             texts[len(boxes) - 1] = plate
-        states = tracker.update(
-            np.array(boxes).reshape(-1, 4), np.array(scores), np.array(classes), frame
+        dets = Detections(
+            np.array(boxes, np.float32).reshape(-1, 4),
+            np.array(scores, np.float32),
+            np.array(classes, np.int64),
+            (VEH, PLATE),
         )
+        out = tracker.update(dets, frame)
+        states = out.live
         plates = [s for s in states if s.cls == PLATE]
         vehicles = [s for s in states if s.cls == VEH]
         link = linker.update(plates, vehicles)
@@ -445,14 +450,17 @@ def test_tracker_and_voter_together_one_final_per_vehicle() -> None:
             d = v.add(link[s.track_id], r)
             if d:
                 decisions.append(d)
-        for s in tracker.last_removed:
+        for s in out.ended:
             if s.cls == VEH:
                 d = v.end_track(s.track_id)
                 if d:
                     decisions.append(d)
             else:
                 linker.forget([s.track_id])
-    decisions += v.flush()
+    for tid in v.active_tracks:  # end of the clip: every track still open ends
+        d = v.end_track(tid)
+        if d:
+            decisions.append(d)
     finals = [d for d in decisions if d.type == DecisionType.FINAL and d.duplicate_of is None]
     assert sorted(d.plate for d in finals) == sorted(cars)
     provisional = [d for d in decisions if d.type == DecisionType.PROVISIONAL]
@@ -500,4 +508,4 @@ def test_fragments_shorter_than_min_plate_length_are_no_event() -> None:
         v.add(2, read("K7T9", 0.99, f))
     assert v.end_track(2).plate == "K7T9"
     with pytest.raises(ValueError, match="min_plate_length"):
-        VoterConfig(min_plate_length=0)
+        VotingConfig(min_plate_length=0)

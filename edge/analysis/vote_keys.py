@@ -1,0 +1,81 @@
+"""Which vote a plate track's reads go to: its *vote key*.
+
+The key is the vehicle track id when the plate is tied to a vehicle, else the plate track id.
+It is fixed when the plate track is confirmed (its reads from the tentative phase are buffered
+until then), so a plate track whose link appears later never splits its reads. Several plate
+tracks of one vehicle (a tracker ID switch, front and rear plate) vote together. A key ends when
+every tracker track that fed it has ended.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from edge.types import VoteRead
+
+
+@dataclass
+class KeyState:
+    members: set[int] = field(default_factory=set)  # live tracker track ids feeding the key
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    status: str | None = None  # last published event type
+    last_ts: float = float("-inf")  # timestamp of the latest read given to the voter
+    reads: int = 0  # reads given to the voter under this key
+    linked_reads: int = 0  # ... of which came while the plate was tied to a vehicle track
+
+
+class VoteKeys:
+    def __init__(self) -> None:
+        self.states: dict[int, KeyState] = {}  # vote key -> state
+        self._key_of: dict[int, int] = {}  # plate track id -> vote key
+        self._member_of: dict[int, set[int]] = {}  # tracker track id -> vote keys it feeds
+        self._pending: dict[int, list[VoteRead]] = {}  # tentative plate track -> reads
+
+    def key_of(self, plate_tid: int) -> int | None:
+        return self._key_of.get(plate_tid)
+
+    def hold(self, plate_tid: int, read: VoteRead) -> None:
+        """Buffer a read of a plate track that is not confirmed yet."""
+        self._pending.setdefault(plate_tid, []).append(read)
+
+    def take_pending(self, plate_tid: int) -> list[VoteRead]:
+        return self._pending.pop(plate_tid, [])
+
+    def key_for(self, plate_tid: int, vehicle_tid: int | None) -> int:
+        """The plate track's key, fixed on first use (its vehicle's id when tied to one)."""
+        key = self._key_of.get(plate_tid)
+        if key is not None:
+            return key
+        key = vehicle_tid if vehicle_tid is not None else plate_tid
+        self._key_of[plate_tid] = key
+        state = self.states.setdefault(key, KeyState())
+        for member in {plate_tid, key}:
+            state.members.add(member)
+            self._member_of.setdefault(member, set()).add(key)
+        return key
+
+    def track_ended(self, tid: int, is_plate: bool) -> list[int]:
+        """Forget an ended tracker track; the keys it was the last member of (now ending)."""
+        self._pending.pop(tid, None)
+        if is_plate:
+            self._key_of.pop(tid, None)
+        ended = []
+        for key in self._member_of.pop(tid, set()):
+            state = self.states.get(key)
+            if state is None:
+                continue
+            state.members.discard(tid)
+            if not state.members:
+                ended.append(key)
+        return ended
+
+    def release(self, key: int) -> None:
+        """The key's remaining members no longer feed it (it is ending)."""
+        state = self.states.get(key)
+        if state is not None:
+            for m in state.members:
+                self._member_of.get(m, set()).discard(key)
+
+    def drop(self, key: int) -> None:
+        self.states.pop(key, None)

@@ -1,0 +1,47 @@
+"""Tracker settings (YAML ``tracking:``): one `TrackerConfig` per class and the plate linker."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from edge.settings import Settings
+
+
+class TrackerConfig(Settings):
+    """One class's ByteTrack-style thresholds (edge.track.tracker explains each stage)."""
+
+    high_threshold: float = Field(0.5, ge=0, le=1, description="stage 1: detection score")
+    low_threshold: float = Field(0.1, ge=0, le=1, description="stage 2: low-score detections")
+    new_track_threshold: float = Field(0.6, ge=0, le=1, description="score to start a track")
+    match_iou: float = Field(0.2, ge=0, le=1, description="stage 1: min (buffered) IoU")
+    match_iou_low: float = Field(0.5, ge=0, le=1, description="stage 2: min IoU")
+    iou_buffer: float = Field(
+        0.2, ge=0, description="stage 1: boxes grown by this fraction of w/h on each side"
+    )
+    distance_gate: float | None = Field(
+        2.0, gt=0, description="stage 3: max centre distance / predicted diagonal (null: off)"
+    )
+    min_hits: int = Field(2, ge=1, description="matches before a track is confirmed")
+    max_age: int = Field(30, ge=0, description="source frames a lost track survives unmatched")
+
+    @model_validator(mode="after")
+    def _order(self) -> TrackerConfig:
+        if self.low_threshold > self.high_threshold:
+            raise ValueError("need low_threshold <= high_threshold")
+        if self.new_track_threshold < self.high_threshold:
+            raise ValueError("new_track_threshold must be >= high_threshold")
+        return self
+
+
+# Plates are small and the detector's score on them is lower and noisier than on vehicles, so
+# plate tracks start and continue at lower scores.
+VEHICLE_TRACKER = TrackerConfig(high_threshold=0.4, low_threshold=0.1, new_track_threshold=0.5)
+PLATE_TRACKER = TrackerConfig(high_threshold=0.3, low_threshold=0.1, new_track_threshold=0.35)
+
+
+class TrackingConfig(Settings):
+    vehicle: TrackerConfig = Field(default=VEHICLE_TRACKER, description="vehicle tracks")
+    plate: TrackerConfig = Field(default=PLATE_TRACKER, description="plate tracks")
+    link_overlap: float = Field(
+        0.5, gt=0, le=1, description="share of a plate box inside a vehicle box to tie them"
+    )
