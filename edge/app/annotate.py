@@ -99,7 +99,7 @@ class VideoAnnotator:
                 if self._writer is None:
                     h, w = image.shape[:2]
                     self._writer = cv2.VideoWriter(
-                        str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
+                        str(self.path), cv2.VideoWriter.fourcc(*"mp4v"), self.fps, (w, h)
                     )
                     if not self._writer.isOpened():
                         raise OSError(f"cannot open video writer for {self.path}")

@@ -21,9 +21,10 @@ from edge.events.alerts import Alert
 from edge.events.config import EventsConfig
 from edge.events.mapping import to_plate_event
 from edge.events.schema import CameraStats, PlateEvent
-from edge.rules.privacy import apply_privacy
+from edge.rules.privacy import apply_privacy, keyed_hash
 from edge.rules.watchlist import AlertGate, Watchlists
 from edge.types import PlateDecision
+from edge.vote.text import normalize_plate
 
 
 @dataclass
@@ -52,6 +53,15 @@ class Delivery:
 
     def of(self, camera: str) -> DeliveryCounters:
         return self.counters.setdefault(camera, DeliveryCounters())
+
+    def shown(self, plate: str | None) -> str | None:
+        """A plate as any other output may show it (annotated video, logs): under privacy, an
+        unlisted plate becomes its keyed hash, exactly as in the events."""
+        if plate is None or self.privacy_key is None or not normalize_plate(plate):
+            return plate
+        if self.watchlists is not None and self.watchlists.match(plate) is not None:
+            return plate
+        return "#" + keyed_hash(plate, self.privacy_key)[:8]
 
     def deliver(self, analyzer: CameraAnalyzer, decision: PlateDecision) -> PlateEvent:
         """Publish one decision of ``analyzer``'s camera; returns the event as published."""

@@ -65,6 +65,8 @@ class CameraSummary:
     hashed: int = 0  # events published with a keyed hash instead of the plate
     capture_restarts: int = 0  # stalled captures replaced by the watchdog
     static_plates: int = 0  # decisions dropped as static text (signs)
+    reads: int = 0  # plate reads given to the voter
+    unpublished_provisional: int = 0  # provisionals not published (events.provisional: false)
     state: str = ""  # the capture's last state (online, ended, failed, ...)
     last_error: str | None = None  # the capture's last error, if any
 
@@ -77,6 +79,7 @@ class PipelineSummary:
     sink_seconds: float
     events: int
     watchdog: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0  # alerts handed to the sinks
 
     @property
     def frames(self) -> int:
@@ -377,6 +380,8 @@ class Pipeline:
                     hashed=d.hashed,
                     capture_restarts=cam.restarts,
                     static_plates=c.static_plates,
+                    reads=c.reads,
+                    unpublished_provisional=c.unpublished_provisional,
                     state=cs.state,
                     last_error=cs.last_error,
                 )
@@ -384,7 +389,9 @@ class Pipeline:
         end = self._ended_at or time.monotonic()
         seconds = end - self._started_at if self._started_at is not None else 0.0
         wd = self.watchdog.counters.as_dict() if self.watchdog is not None else {}
-        return PipelineSummary(out, seconds, self.stages, self.sinks.seconds, self.sinks.events, wd)
+        return PipelineSummary(
+            out, seconds, self.stages, self.sinks.seconds, self.sinks.events, wd, self.sinks.alerts
+        )
 
 
 class _WorkerProbe:

@@ -10,6 +10,7 @@ paces them at their fps like a live camera.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import time
@@ -195,7 +196,12 @@ def replay(
     def on_frame(frame, result, sampled, overlays):  # type: ignore[no-untyped-def]
         if annotator is not None:
             mark = "" if not sampled else (" analysed" if result is not None else " idle")
-            annotator.put(frame.image, overlays, f"{name} #{frame.index}{mark}")
+            # the video obeys the privacy rule like every other output
+            shown = [
+                o if o.plate is None else dataclasses.replace(o, plate=pipe.delivery.shown(o.plate))
+                for o in overlays
+            ]
+            annotator.put(frame.image, shown, f"{name} #{frame.index}{mark}")
 
     pipe = build_pipeline(
         cfg,
@@ -295,15 +301,30 @@ def format_summary(r: ReplayResult) -> list[str]:
             + (f", {c.errors} FAILED (see the log)" if c.errors else "")
         )
         lines.append(
-            f"  events: {c.final} final, {c.provisional} provisional "
-            f"({c.duplicates} duplicate decisions suppressed)"
+            f"  events: {c.final} final, {c.provisional} provisional from {c.reads} plate reads "
+            f"({c.duplicates} duplicate decisions suppressed"
+            + (f", {c.static_plates} static text" if c.static_plates else "")
+            + (f", {c.outside_zones} outside required zones" if c.outside_zones else "")
+            + (
+                f", {c.unpublished_provisional} provisionals unpublished"
+                if c.unpublished_provisional
+                else ""
+            )
+            + ")"
         )
+        if c.watchlist_matches or c.alerts or c.hashed:
+            lines.append(
+                f"  rules: {c.watchlist_matches} watchlist matches, {c.alerts} alerts, "
+                f"{c.hashed} plates hashed (privacy)"
+            )
     st = s.stages
     lines.append(
         f"{s.frames} frames in {s.seconds:.1f} s = {s.fps:.1f} frames/s "
         f"({s.analysed / s.seconds if s.seconds else 0:.1f} analysed/s); stage time: detect "
         f"{st.detect:.1f} s, read {st.read:.1f} s, track+vote {st.track_vote:.2f} s, "
         f"sink {s.sink_seconds:.2f} s"
+        + (f", motion gate {st.motion:.2f} s" if st.motion else "")
+        + (f", annotate {st.annotate:.2f} s" if st.annotate else "")
     )
     if r.annotated_frames is not None:
         lines.append(f"annotated video: {r.annotated_frames} frames")

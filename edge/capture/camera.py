@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from edge.capture.config import CaptureConfig, ReconnectConfig
+from edge.capture.gstreamer import CaptureUnavailable, Platform, plan_capture
 from edge.capture.sources import (
     FrameSource,
     ImageFolderSource,
@@ -158,14 +159,33 @@ def backoff_delay(attempt: int, cfg: ReconnectConfig, rng: random.Random | None 
     return max(0.0, base)
 
 
-def make_source(config: CaptureConfig) -> FrameSource:
-    """The `FrameSource` for a camera configuration."""
+def make_source(config: CaptureConfig, platform: Platform | None = None) -> FrameSource:
+    """The `FrameSource` for a camera configuration: image folders as such; RTSP, files, USB
+    and ``csi://N`` through the Jetson hardware pipeline when ``decoder`` allows and this
+    machine has one (edge.capture.gstreamer.plan_capture), else through OpenCV's FFmpeg/V4L2."""
     kind = config.kind
     if kind is SourceKind.IMAGES:
         return ImageFolderSource(str(config.source), fps=config.fps)
+    source: str | int = config.source
+    if kind is not SourceKind.GSTREAMER:
+        try:
+            backend, target = plan_capture(
+                config.source, config.decoder, platform, codec=config.codec,
+                width=config.width, height=config.height, fps=config.fps,
+            )  # fmt: skip
+        except CaptureUnavailable as e:
+            raise SourceError(str(e), permanent=True) from e
+        if backend == "gstreamer":
+            kind, source = SourceKind.GSTREAMER, target
+        elif kind is SourceKind.CSI:
+            raise SourceError(
+                f"{config.source}: a CSI camera is only read through GStreamer's "
+                "nvarguscamerasrc (decoder: ffmpeg cannot open it)",
+                permanent=True,
+            )
     return OpenCVSource(
         kind,
-        config.source,
+        source,
         open_timeout_s=config.open_timeout_s,
         read_timeout_s=config.read_timeout_s,
         fps=config.fps,
@@ -379,8 +399,8 @@ class CameraCapture:
                     self._reconnects += 1
             first_open = False
             self._set_state(CONNECTING)
-            source = self._source_factory(cfg)
             try:
+                source = self._source_factory(cfg)
                 source.open()
             except SourceError as e:
                 self._error(str(e))

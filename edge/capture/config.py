@@ -38,7 +38,7 @@ class CaptureConfig(Settings):
         description="file, folder of images, rtsp://..., USB index or /dev/videoN, or a "
         "GStreamer pipeline"
     )
-    type: Literal["auto", "file", "stream", "usb", "gstreamer", "images"] = Field(
+    type: Literal["auto", "file", "stream", "usb", "gstreamer", "images", "csi"] = Field(
         "auto", description="source kind (auto: detected from the source)"
     )
     fps: float | None = Field(None, gt=0, le=1000, description="override the source's fps")
@@ -50,6 +50,14 @@ class CaptureConfig(Settings):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     width: int | None = Field(None, gt=0, description="requested USB capture width")
     height: int | None = Field(None, gt=0, description="requested USB capture height")
+    decoder: Literal["auto", "ffmpeg", "gstreamer"] = Field(
+        "auto",
+        description="auto: the Jetson hardware decoder (GStreamer NVDEC/ISP) where this machine "
+        "has one, else OpenCV's FFmpeg/V4L2; gstreamer: insist on it; ffmpeg: never",
+    )
+    codec: Literal["auto", "h264", "h265"] = Field(
+        "auto", description="the stream's codec, for the hardware pipeline (auto: decodebin)"
+    )
 
     @field_validator("source", mode="before")
     @classmethod

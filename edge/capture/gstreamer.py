@@ -26,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,15 +117,6 @@ def parse_source(source: str | int, **options: Any) -> VideoSource:
     if re.match(r"^[a-z][a-z0-9+.-]*://", low) and not low.startswith("file://"):
         return VideoSource("stream", s, **options)
     return VideoSource("file", s[len("file://") :] if low.startswith("file://") else s, **options)
-
-
-def source_from_camera(camera: Any, **options: Any) -> VideoSource:
-    """A `VideoSource` from an edge.config.schema.CameraConfig (source, width, height, fps)."""
-    for name in ("width", "height", "fps"):
-        value = getattr(camera, name, None)
-        if value is not None:
-            options.setdefault(name, value)
-    return parse_source(camera.source, **options)
 
 
 def _quote(value: str) -> str:
@@ -335,6 +327,40 @@ _NO_CV_GST = (
     "'GStreamer: NO', as every pip opencv wheel does). On Jetson use JetPack's python3-opencv "
     "(the deploy/jetson Docker image does) and uninstall pip's opencv-python*"
 )
+
+
+@lru_cache(maxsize=1)
+def this_platform() -> Platform:
+    """The probe of this machine, once per process (gst-inspect-1.0 runs take a while). Without
+    an OpenCV that opens GStreamer pipelines nothing else matters, so nothing is inspected."""
+    from edge.capture.sources import gstreamer_available
+
+    if not gstreamer_available():
+        return Platform(frozenset(), False)
+    return detect_platform(opencv_gstreamer=True)
+
+
+def plan_capture(
+    source: str | int,
+    decoder: Literal["auto", "ffmpeg", "gstreamer"],
+    platform: Platform | None = None,
+    **options: Any,
+) -> tuple[CaptureBackend, str | int]:
+    """How a camera's ``source`` is opened: ``decoder`` auto takes the Jetson hardware pipeline
+    where `choose_capture` finds one (NVDEC for RTSP and files, the ISP for ``csi://N``), else
+    OpenCV's own backends; ``gstreamer`` insists on GStreamer (CaptureUnavailable says why it
+    cannot); ``ffmpeg`` never builds a pipeline. ``options`` are `VideoSource` fields."""
+    if decoder == "ffmpeg":
+        return "ffmpeg", source
+    src = parse_source(source, **options)
+    backend, target = choose_capture(src, platform or this_platform())
+    if decoder == "gstreamer" and backend != "gstreamer":
+        raise CaptureUnavailable(
+            f"decoder: gstreamer, but this machine cannot hardware-decode {src.type} sources "
+            "through GStreamer (needs nvv4l2decoder + nvvidconv and an OpenCV built with "
+            "GStreamer); use decoder: auto or ffmpeg"
+        )
+    return backend, (target if backend == "gstreamer" else source)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,11 +40,12 @@ class SourceKind(str, enum.Enum):
     USB = "usb"
     GSTREAMER = "gstreamer"
     IMAGES = "images"
+    CSI = "csi"  # a Jetson CSI camera, csi://N (only through GStreamer's nvarguscamerasrc)
 
     @property
     def is_live(self) -> bool:
         """Live sources produce frames on their own clock; we cannot make them wait."""
-        return self in (SourceKind.STREAM, SourceKind.USB, SourceKind.GSTREAMER)
+        return self in (SourceKind.STREAM, SourceKind.USB, SourceKind.GSTREAMER, SourceKind.CSI)
 
 
 class SourceError(Exception):
@@ -99,7 +100,8 @@ def detect_source_kind(source: str | int) -> SourceKind:
     """Guess the kind of a source string the way a user would write it.
 
     ``0`` / ``"0"`` / ``/dev/video0`` -> USB; ``gst:...`` or anything containing ``!`` ->
-    GStreamer pipeline; ``rtsp://``, ``http://`` ... -> stream; an existing directory -> image
+    GStreamer pipeline; ``csi://0`` -> Jetson CSI camera; ``rtsp://``, ``http://`` ... -> stream;
+    an existing directory -> image
     folder; anything else -> video file.
     """
     if isinstance(source, bool):  # bool is an int; a YAML `yes` is never a camera index
@@ -113,6 +115,8 @@ def detect_source_kind(source: str | int) -> SourceKind:
         return SourceKind.USB
     if s.startswith("gst:") or "!" in s:
         return SourceKind.GSTREAMER
+    if re.match(r"^csi:(//)?\d+$", s, re.IGNORECASE):
+        return SourceKind.CSI
     m = _SCHEME.match(s)
     if m and m.group(1).lower() in STREAM_SCHEMES:
         return SourceKind.STREAM
@@ -321,9 +325,10 @@ class OpenCVSource:
                 ok, image = cap.read()
             except cv2.error:
                 ok, image = False, None
-            if ok and _usable(image):
+            if ok and image is not None and _usable(image):
+                index, time_s = self._position(cap)
                 return SourceRead(
-                    "ok", image=_as_bgr(image), corrupt=failures, **self._position(cap)
+                    "ok", image=_as_bgr(image), index=index, time_s=time_s, corrupt=failures
                 )
             failures += 1
             pos = cap.get(cv2.CAP_PROP_POS_FRAMES)
@@ -333,7 +338,7 @@ class OpenCVSource:
                 early = self._frame_count is not None and self._last_index + 1 < self._frame_count
                 return SourceRead("eof", early_eof=early)
 
-    def _position(self, cap: cv2.VideoCapture) -> dict[str, float | int | None]:
+    def _position(self, cap: cv2.VideoCapture) -> tuple[int, float | None]:
         """Source frame number and presentation time of the frame just read.
 
         The time comes from the container (pts), so frames the decoder had to skip leave a gap in
@@ -347,7 +352,7 @@ class OpenCVSource:
         if time_s is None and self._fps:
             time_s = index / self._fps
         self._last_index = index
-        return {"index": index, "time_s": time_s}
+        return index, time_s
 
     def close(self) -> None:
         if self._cap is not None:

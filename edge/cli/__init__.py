@@ -19,7 +19,7 @@ from importlib import metadata
 # (command name, module). Imported lazily-light: these modules import only numpy/cv2 at top.
 EDGE_COMMANDS: list[tuple[str, str]] = [
     ("image", "edge.cli.image"),
-    ("eval", "edge.eval.evaluate"),
+    ("eval", "edge.cli.eval"),
     ("history", "edge.cli.history"),
     ("build-engines", "edge.cli.build_engines"),
     ("doctor", "edge.cli.doctor"),

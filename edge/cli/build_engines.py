@@ -169,8 +169,8 @@ def _calibration_source(args: argparse.Namespace, model: str, onnx: Path, det_on
     frames = list_images(args.calib_dir, args.calib_images)
     return lambda: reader_calibration_batches(
         plate_crops_from_frames(frames, det_onnx),
-        spec.input,
-        batch,  # type: ignore[union-attr]
+        spec.input,  # type: ignore[union-attr]
+        batch,
     )
 
 

@@ -11,6 +11,7 @@ import sys
 from typing import TextIO
 
 from edge.capture.sources import redact
+from edge.cli.common import print_config_error
 from edge.config.loader import ConfigError, load_config
 from edge.config.schema import AppConfig
 
@@ -82,9 +83,7 @@ def check_config(path: str, out: TextIO | None = None, err: TextIO | None = None
     try:
         cfg = load_config(path)
     except ConfigError as e:
-        for issue in e.issues:
-            print(issue, file=err)
-        print(f"{path}: {len(e.issues)} error(s)", file=err)
+        print_config_error(e, path, err, hint=False)
         return EXIT_INVALID
     print(f"OK: {path}", file=out)
     for line in summarize(cfg):

@@ -15,12 +15,15 @@ from edge.config.schema import AppConfig
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def print_config_error(e: ConfigError, path: str | Path, err: TextIO | None = None) -> None:
+def print_config_error(
+    e: ConfigError, path: str | Path, err: TextIO | None = None, hint: bool = True
+) -> None:
     """Every issue as ``FILE:LINE: field: message``, then a count."""
     err = err or sys.stderr
     for issue in e.issues:
         print(issue, file=err)
-    print(f"{path}: {len(e.issues)} error(s); see `platewatch check-config {path}`", file=err)
+    more = f"; see `platewatch check-config {path}`" if hint else ""
+    print(f"{path}: {len(e.issues)} error(s){more}", file=err)
 
 
 def load_config_or_report(path: str | Path) -> AppConfig | None:

@@ -33,18 +33,21 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     password = args.password if args.password is not None else os.environ.get("MQTT_PASSWORD")
     try:
-        settings = MqttSettings(
-            host=host,
-            port=port,
-            topic_prefix=args.topic_prefix,
-            protocol=args.protocol,
-            username=args.username,
-            password=password,
-            tls=args.tls,
-            tls_ca_certs=args.tls_ca_certs,
-            tls_certfile=args.tls_certfile,
-            tls_keyfile=args.tls_keyfile,
-            tls_insecure=args.tls_insecure,
+        settings = MqttSettings.model_validate(
+            {
+                "host": host,
+                "port": port,
+                "topic_prefix": args.topic_prefix,
+                "protocol": args.protocol,
+                "username": args.username,
+                "password": password,
+                # the flat paho-style options; MqttSettings nests them into its ``tls``
+                "tls": args.tls,
+                "tls_ca_certs": args.tls_ca_certs,
+                "tls_certfile": args.tls_certfile,
+                "tls_keyfile": args.tls_keyfile,
+                "tls_insecure": args.tls_insecure,
+            }
         )
     except ValidationError as exc:
         for err in exc.errors():

@@ -260,7 +260,8 @@ def check_engines(
             f"{len(engines)} engine(s) found but they cannot be verified here: {exc}",
             "engines only run on the device and TensorRT they were built with",
         )
-    bad, good = [], []
+    bad: list[str] = []
+    good: list[str] = []
     for e in sorted(engines):
         verdict = check_engine_file(e, info)
         reasons = list(verdict.reasons)

@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 
-from edge.config.loader import ConfigError, load_config
+from edge.cli.common import EXIT_USAGE, load_config_or_report
 
 log = logging.getLogger("platewatch.run")
 
@@ -38,16 +38,9 @@ def _run(args: argparse.Namespace) -> int:
 
     level = logging.DEBUG if getattr(args, "verbose", False) else getattr(logging, args.log_level)
     setup_logging(level, log_file=args.log_file or os.environ.get("PLATEWATCH_LOG_FILE") or None)
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        for issue in e.issues:
-            print(issue, file=sys.stderr)
-        print(
-            f"{args.config}: {len(e.issues)} error(s); see `platewatch check-config`",
-            file=sys.stderr,
-        )
-        return 2
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
+        return EXIT_USAGE
     if args.camera:
         unknown = set(args.camera) - {c.name for c in cfg.cameras}
         if unknown:
@@ -93,13 +86,16 @@ def _run(args: argparse.Namespace) -> int:
         restore()
     for c in summary.cameras:
         log.info(
-            "%s: %d frames, %d analysed, %d final / %d provisional events, %d dropped, "
-            "%d corrupt, %d reconnects",
+            "%s: %d frames, %d analysed, %d plate reads, %d final / %d provisional events "
+            "(%d duplicates, %d static text suppressed), %d dropped, %d corrupt, %d reconnects",
             c.camera,
             c.frames,
             c.analysed,
+            c.reads,
             c.final,
             c.provisional,
+            c.duplicates,
+            c.static_plates,
             c.dropped,
             c.corrupt,
             c.reconnects,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,19 +54,19 @@ class ConfigError(ValueError):
 _ENV = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def substitute_env(text: str, env: dict[str, str] | None = None) -> str:
+def substitute_env(text: str, env: Mapping[str, str] | None = None) -> str:
     """Replace ``${VAR}`` and ``${VAR:-default}``; ``$${`` stays a literal ``${``.
 
     Raises KeyError(VAR) for an unset variable without a default.
     """
-    env = os.environ if env is None else env
+    values: Mapping[str, str] = os.environ if env is None else env
 
     def repl(m: re.Match[str]) -> str:
         if m.group(0) == "$${":
             return "${"
         name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
+        if name in values:
+            return values[name]
         if default is not None:
             return default
         raise KeyError(name)
@@ -242,7 +242,7 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError([ConfigIssue(file, line, "", f"YAML syntax error: {problem}")]) from e
-    if data is None:
+    if data is None or root is None:
         raise ConfigError([ConfigIssue(file, None, "", "empty configuration (need 'cameras:')")])
     if not isinstance(data, dict):
         raise ConfigError(

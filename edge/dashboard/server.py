@@ -805,8 +805,8 @@ class DashboardServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in str(self.host) else self.host
-        return f"http://{host}:{self.port}/"
+        host = self.host.decode() if isinstance(self.host, bytes) else str(self.host)
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
 
     def start(self) -> DashboardServer:
         self._thread = threading.Thread(

@@ -1,9 +1,10 @@
 """``platewatch eval``: score the whole pipeline on a labelled folder.
 
 Formats:
-- ``openalpr``: the openalpr benchmark layout, ``NAME.txt`` beside ``NAME.jpg`` with TAB- (or
-  space-) separated lines ``file x y w h TEXT``; first-level sub-folders (us/eu/br) are regions.
-- ``yolo``: ``NAME.txt`` YOLO lines ``class cx cy w h`` (normalised) beside each image; plate
+- ``openalpr``: the openalpr benchmark layout, ``NAME.txt`` beside ``NAME.jpg`` with
+  tab-separated lines ``file x y w h TEXT``; first-level sub-folders (us/eu/br) are regions.
+- ``yolo``: ``NAME.txt`` YOLO lines ``class cx cy w h`` (normalised) beside each image or in the
+  ``labels/`` twin of its ``images/`` folder (Ultralytics, ``import-labels --to-yolo``); plate
   text optional, from ``NAME.plate.txt`` (one text per plate box, in label order) or
   ``--texts CSV`` (``file,text`` rows, in label order for images with several plates).
 
@@ -13,17 +14,14 @@ AND read exactly), O/0-I/1-folded read rate, false detections (predicted plates 
 label; note openalpr-dev labels one plate per image, so other real plates in a scene count
 here), and OCR accuracy on ground-truth crops (the reader alone on the labelled boxes).
 
-The label parsing is deliberately local (a few lines) so that evaluation runs on a runtime-only
-install without the training package.
+Labels are read by edge.eval.labels (the same parsers the training importers use), so
+evaluation runs on a runtime-only install without the training package.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import statistics
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,10 +30,17 @@ from typing import Any
 
 import numpy as np
 
-from edge.cli.image import IMAGE_EXTENSIONS, ImageError, read_image
 from edge.detect.alpr import PROTECT_CONFIDENCE, apply_formats
+from edge.detect.images import ImageError, read_image
 from edge.detect.plate_input import expand_box
 from edge.detect.vision import box_iou
+from edge.eval.labels import (
+    IMAGE_SUFFIXES,
+    is_openalpr_line,
+    parse_openalpr_line,
+    parse_yolo_line,
+    yolo_label_for,
+)
 from edge.vote.text import fold_confusables
 
 MATCH_IOU = 0.4
@@ -74,18 +79,13 @@ def load_openalpr(root: Path) -> list[Sample]:
         for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            parts = line.split("\t") if "\t" in line else line.split()
-            if len(parts) < 5:
-                raise ValueError(f"{txt}:{lineno}: expected 'file x y w h TEXT', got {line!r}")
             try:
-                x, y, w, h = (float(v) for v in parts[1:5])
+                label = parse_openalpr_line(line)
             except ValueError as exc:
-                raise ValueError(f"{txt}:{lineno}: box is not numeric: {line!r}") from exc
-            raw = parts[5] if len(parts) > 5 else ""
-            text = raw.strip().upper().replace(" ", "").replace("-", "")
-            image = txt.parent / parts[0].strip()
+                raise ValueError(f"{txt}:{lineno}: {exc}") from exc
+            image = txt.parent / label.file
             sample = samples.setdefault(image, Sample(image, _region_of(txt, root)))
-            sample.plates.append(LabelledPlate((x, y, x + w, y + h), text or None))
+            sample.plates.append(LabelledPlate(label.box, label.text))
     return list(samples.values())
 
 
@@ -103,13 +103,15 @@ def _read_texts_csv(path: Path) -> dict[str, list[str]]:
 def load_yolo(
     root: Path, plate_class: int | None = None, texts_csv: Path | None = None
 ) -> list[Sample]:
+    """Images with a YOLO label beside them or in the ``labels/`` twin of their ``images/``
+    folder (what ``platewatch import-labels --to-yolo`` writes, and Ultralytics sets)."""
     import cv2
 
     texts = _read_texts_csv(texts_csv) if texts_csv else {}
     samples = []
-    for image in sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS):
-        label = image.with_suffix(".txt")
-        if not label.is_file():
+    for image in sorted(f for f in root.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES):
+        label = yolo_label_for(image)
+        if label is None:
             continue
         pixels = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)  # YOLO boxes are normalised
         if pixels is None:
@@ -117,23 +119,13 @@ def load_yolo(
         height, width = pixels.shape[:2]
         boxes = []
         for lineno, line in enumerate(label.read_text().splitlines(), 1):
-            parts = line.split()
-            if not parts:
+            try:
+                parsed = parse_yolo_line(line)
+            except ValueError as exc:
+                raise ValueError(f"{label}:{lineno}: {exc}") from exc
+            if parsed is None or (plate_class is not None and parsed.class_id != plate_class):
                 continue
-            if len(parts) < 5:
-                raise ValueError(f"{label}:{lineno}: expected 'class cx cy w h', got {line!r}")
-            cls = int(float(parts[0]))
-            if plate_class is not None and cls != plate_class:
-                continue
-            cx, cy, w, h = (float(v) for v in parts[1:5])
-            boxes.append(
-                (
-                    (cx - w / 2) * width,
-                    (cy - h / 2) * height,
-                    (cx + w / 2) * width,
-                    (cy + h / 2) * height,
-                )
-            )
+            boxes.append(parsed.in_pixels(width, height))
         side = image.with_name(image.stem + ".plate.txt")
         plate_texts = (
             [t.strip().upper() for t in side.read_text().splitlines() if t.strip()]
@@ -154,10 +146,9 @@ def detect_format(root: Path) -> str:
         if txt.name.endswith(".plate.txt"):
             continue
         first = next((ln for ln in txt.read_text(errors="replace").splitlines() if ln.strip()), "")
-        parts = first.split("\t") if "\t" in first else first.split()
-        if len(parts) >= 5 and Path(parts[0]).suffix.lower() in IMAGE_EXTENSIONS:
+        if is_openalpr_line(first):
             return "openalpr"
-        if parts:
+        if first.split():
             return "yolo"
     raise ValueError(f"{root}: no label files (*.txt) found")
 
@@ -341,58 +332,6 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from edge.detect.models import add_model_arguments
-
-    parser = subparsers.add_parser(
-        "eval",
-        help="score detection and reading on a labelled folder",
-        description="Plate recall (IoU > 0.4), exact and O/0-I/1-folded read rates, false "
-        "detections and reader accuracy on ground-truth crops, per region and overall.",
-    )
-    parser.add_argument("folder", type=Path, metavar="DIR", help="labelled folder")
-    parser.add_argument("--format", choices=["auto", "openalpr", "yolo"], default="auto")
-    parser.add_argument(
-        "--plate-class",
-        type=int,
-        default=None,
-        metavar="ID",
-        help="yolo: class id of plates (default: every box is a plate)",
-    )
-    parser.add_argument(
-        "--texts",
-        type=Path,
-        default=None,
-        metavar="CSV",
-        help="yolo: CSV of file,text rows giving plate texts",
-    )
-    parser.add_argument(
-        "--json",
-        dest="json_out",
-        type=Path,
-        default=None,
-        metavar="OUT",
-        help="also write the metrics and per-plate details as JSON",
-    )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        default=None,
-        metavar="N",
-        help="only the first N images (quick checks)",
-    )
-    parser.add_argument(
-        "--region",
-        default="auto",
-        metavar="REGION",
-        help="plate formats that validate/repair reads: 'auto' (each sample's region folder, "
-        "when platewatch knows its formats), 'none' (raw reads), or a comma list (default auto)",
-    )
-    add_model_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
-
-
 def formats_chooser(spec: str) -> Any:
     """``--region`` -> a function region -> PlateFormats | None (cached per region)."""
     from edge.vote.formats import PlateFormats
@@ -418,65 +357,3 @@ def formats_chooser(spec: str) -> Any:
         return cache[region]
 
     return choose
-
-
-def run(args: argparse.Namespace) -> int:
-    from edge.detect.alpr import Alpr
-    from edge.detect.models import models_from_args
-
-    root: Path = args.folder
-    if not root.is_dir():
-        print(f"platewatch eval: error: {root}: not a folder", file=sys.stderr)
-        return 2
-    try:
-        fmt = detect_format(root) if args.format == "auto" else args.format
-        samples = (
-            load_openalpr(root)
-            if fmt == "openalpr"
-            else load_yolo(root, args.plate_class, args.texts)
-        )
-    except (ValueError, OSError) as exc:
-        print(f"platewatch eval: error: {exc}", file=sys.stderr)
-        return 2
-    if not samples:
-        print(f"platewatch eval: error: no labelled images in {root} ({fmt})", file=sys.stderr)
-        return 2
-    samples = samples[: args.limit] if args.limit else samples
-    try:
-        formats_for = formats_chooser(args.region)
-    except ValueError as exc:
-        print(f"platewatch eval: error: {exc}", file=sys.stderr)
-        return 2
-    detector, reader = models_from_args(args)
-    alpr = Alpr(detector, reader)
-    try:
-        tallies, details = evaluate(samples, alpr, formats_for)
-    except ValueError as exc:
-        print(f"platewatch eval: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        alpr.close()
-    rows = report(tallies)
-    print(
-        f"{root} ({fmt}, {len(samples)} images, match IoU > {MATCH_IOU}, "
-        f"plate formats: {args.region})"
-    )
-    print(format_table(rows))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(
-            json.dumps(
-                {
-                    "folder": str(root),
-                    "format": fmt,
-                    "match_iou": MATCH_IOU,
-                    "plate_formats": args.region,
-                    "detector": str(detector.path),
-                    "reader": str(reader.path),
-                    "regions": rows,
-                    "plates": details,
-                },
-                indent=2,
-            )
-        )
-    return 0

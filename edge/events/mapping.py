@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Literal
 
 from edge.events.config import EventsConfig
 from edge.events.schema import Candidate, PlateEvent, WatchlistHit, encode_crop
@@ -12,6 +13,12 @@ from edge.types import PlateDecision
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def _direction(value: str | None) -> Literal["entry", "exit", "unknown"] | None:
+    if value is None or value in ("entry", "exit", "unknown"):
+        return value  # type: ignore[return-value]
+    raise ValueError(f"direction {value!r} is not entry, exit or unknown")
 
 
 def watchlist_hit(match: Match) -> WatchlistHit:
@@ -57,12 +64,14 @@ def to_plate_event(
     plate_box = best.plate_box or decision.plate_box
     if plate_box is None:
         raise ValueError(f"decision {decision.event_id}: no plate box")
-    track_id = decision.track_id
+    if not isinstance(decision.track_id, int):
+        raise TypeError(f"decision {decision.event_id}: track id {decision.track_id!r} is no int")
+    vehicle_box = ctx.vehicle_box if ctx is not None else None
     return PlateEvent(
         event_id=decision.event_id,
         type=decision.type.value,
         camera=decision.camera,
-        track_id=track_id if isinstance(track_id, int) else None,
+        track_id=decision.track_id,
         track_uuid=decision.track_uuid,
         plate=cons.text,
         confidence=cons.confidence,
@@ -75,9 +84,10 @@ def to_plate_event(
         first_frame=decision.first_frame,
         last_frame=decision.last_frame,
         video_time_s=(ctx.video_time_s if ctx is not None else None) if is_file else None,
-        vehicle_box=ctx.vehicle_box if ctx is not None else None,
-        plate_box=[max(0.0, float(v)) for v in plate_box],
-        direction=decision.direction,
+        # boxes are whole pixels on the wire (PlateEvent rounds; this says so to the checker)
+        vehicle_box=[round(v) for v in vehicle_box] if vehicle_box is not None else None,
+        plate_box=[max(0, round(v)) for v in plate_box],
+        direction=_direction(decision.direction),
         zones=list(decision.zones or ()),
         watchlist=watchlist_hit(match) if match is not None else None,
         crop_jpeg_b64=crop_b64,

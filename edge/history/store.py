@@ -402,11 +402,6 @@ class HistoryStore:
             self.prune()
         return True
 
-    def add_many(self, items: Iterable[tuple[PlateEvent, bytes | None]]) -> int:
-        return sum(self.add(ev, crop) for ev, crop in items)
-
-    # ---------------------------------------------------------------------------- bounds
-
     def size_bytes(self) -> int:
         """Bytes of database pages in use (excludes free pages awaiting incremental vacuum)."""
         with self._lock:
@@ -511,7 +506,8 @@ class HistoryStore:
             raise ValueError(f"max_distance must be >= 0, got {max_distance}")
         if limit is not None and limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if camera is not None:
             where.append("e.camera = ?")
             args.append(camera)

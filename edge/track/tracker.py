@@ -188,8 +188,8 @@ class Tracker:
             survivors.append(t)
 
         used = set(matched.values())
-        for d in high:
-            if int(d) not in used and scores[d] >= cfg.new_track_threshold:
+        for d in high.tolist():
+            if d not in used and scores[d] >= cfg.new_track_threshold:
                 t = _Track(
                     next(self._ids), boxes[d], float(scores[d]), frame_index, int(ids[d]),
                     self.cls, self._kf,

@@ -397,10 +397,7 @@ def make_plan(
         opt_shape = (
             profiles[inputs[0].name][1]
             if profiles
-            else tuple(
-                int(d)
-                for d in inputs[0].shape  # type: ignore[arg-type]
-            )
+            else tuple(int(d) if d is not None else 1 for d in inputs[0].shape)
         )
         calibration = CalibrationPlan(Path(calib_cache), inputs[0].name, opt_shape, calib_batches)
         if calib_batches is None and not Path(calib_cache).is_file():

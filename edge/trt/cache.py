@@ -271,6 +271,8 @@ def read_sidecar(path: str | Path) -> tuple[dict[str, Any], EngineKeyInputs, str
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         eng = data.get("engine")
+        if not isinstance(eng, dict):
+            raise ValueError("no 'engine' object")
         inputs = EngineKeyInputs.from_dict(eng)
         if not isinstance(eng.get("key"), str) or eng["key"] != inputs.key():
             raise ValueError("recorded key does not match its inputs")

@@ -238,6 +238,7 @@ class PlatePattern:
         best: list[list[tuple[int, float]]] = [[inf] * (n + 1) for _ in range(m + 1)]
         back: list[list[tuple[int, str | None]]] = [[(-1, None)] * (n + 1) for _ in range(m + 1)]
         best[0][0] = (0, 0.0)
+        used: str | None
         for j, slot in enumerate(self.slots):
             for i in range(n + 1):
                 cur = best[j][i]
@@ -315,7 +316,7 @@ class PlateFormats:
     @classmethod
     def default(cls, regions: Iterable[str] | None = None, **kwargs: object) -> PlateFormats:
         """The shipped patterns, optionally only those of ``regions`` (e.g. ["br"])."""
-        wanted = None
+        wanted: set[str] | None = None
         if regions is not None:
             wanted = set()
             for r in regions:

@@ -199,3 +199,103 @@ def test_demo_publishes_to_given_broker(tiny_clip, standin_dir, mosquitto, mqtt_
     assert consumer.wait_for(lambda ms: any(m.topic == "platewatch/demo/plate" for m in ms), 5)
     types = [json.loads(m.payload)["type"] for m in consumer.on("platewatch/demo/events")]
     assert types == ["provisional", "final"]
+
+
+def _replay_cfg(tmp_path: Path, standin_dir: Path, extra: str) -> Path:
+    cfg = tmp_path / "cameras.yaml"
+    cfg.write_text(
+        "cameras:\n  - name: gate\n    source: rtsp://cam/1\n"
+        "models:\n"
+        f"  detector: {standin_dir}/detector.onnx\n  reader: {standin_dir}/reader.onnx\n" + extra
+    )
+    return cfg
+
+
+def test_replay_config_applies_every_rule_of_the_config(  # type: ignore[no-untyped-def]
+    tiny_clip, standin_dir, tmp_path, monkeypatch
+) -> None:
+    """replay --config builds its pipeline like run does: privacy, history, watchlists and
+    zones of the file all apply (they were silently ignored when replay assembled its own)."""
+    clip, _ = tiny_clip
+    monkeypatch.setenv("PW_REPLAY_KEY", "replay-test-key-0123")
+    # privacy on, the stand-in plate on no list: no clear plate in the events, the history or
+    # the annotated video's overlay
+    cfg = _replay_cfg(
+        tmp_path,
+        standin_dir,
+        "privacy: {enabled: true, key_env: PW_REPLAY_KEY}\n"
+        f"history: {{path: {tmp_path / 'h.sqlite3'}}}\n",
+    )
+    events = tmp_path / "ev.jsonl"
+    args = ["replay", str(clip), "--config", str(cfg), "--events", str(events), "--no-progress"]
+    assert cli_main(args) == 0
+    text = events.read_text()
+    assert "AB123CD" not in text and '"plate_hashed":true' in text
+    from edge.history.store import HistoryStore
+
+    with HistoryStore(tmp_path / "h.sqlite3", read_only=True) as store:  # replay fills history
+        rows = store.search(limit=10)
+        assert rows and all(r.plate_hashed and "AB123CD" not in r.plate for r in rows)
+    # a deny watchlist: the plate stays readable and the events carry the match
+    cfg = _replay_cfg(
+        tmp_path, standin_dir, "watchlists:\n  - {name: stolen, kind: deny, entries: [AB123CD]}\n"
+    )
+    assert cli_main(args[:3] + [str(cfg)] + args[4:]) == 0
+    finals = [json.loads(x) for x in events.read_text().splitlines()]
+    assert finals and all(o["watchlist"]["name"] == "stolen" for o in finals)
+    # zones: a required zone the plate never enters means no event at all
+    cfg = _replay_cfg(
+        tmp_path,
+        standin_dir,
+        "",
+    )
+    cfg.write_text(
+        cfg.read_text().replace(
+            "source: rtsp://cam/1\n",
+            "source: rtsp://cam/1\n    geometry:\n      zones:\n"
+            "        - {name: far, points: [[0, 0], [5, 0], [5, 5]]}\n"
+            "      require_zones: [far]\n",
+        )
+    )
+    assert cli_main(args[:3] + [str(cfg)] + args[4:]) == 0
+    assert events.read_text() == ""
+
+
+def test_replay_refuses_a_config_when_whose_camera_is_unclear(  # type: ignore[no-untyped-def]
+    tiny_clip, standin_dir, tmp_path, capsys
+) -> None:
+    clip, _ = tiny_clip
+    cfg = _replay_cfg(tmp_path, standin_dir, "")
+    cfg.write_text(
+        cfg.read_text().replace("cameras:\n", "cameras:\n  - {name: other, source: 0}\n")
+    )
+    assert cli_main(["replay", str(clip), "--config", str(cfg), "--no-progress"]) == 2
+    assert "--camera NAME" in capsys.readouterr().err
+    events = tmp_path / "ev.jsonl"
+    rc = cli_main(
+        ["replay", str(clip), "--config", str(cfg), "--camera", "gate", "--events", str(events),
+         "--no-progress"]
+    )  # fmt: skip
+    assert rc == 0 and all(json.loads(x)["camera"] == "gate" for x in events.read_text().split())
+
+
+def test_annotated_video_hides_unlisted_plates_under_privacy(  # type: ignore[no-untyped-def]
+    tiny_clip, standin_dir, tmp_path, monkeypatch
+) -> None:
+    from edge.app.annotate import draw_overlays
+
+    drawn: list[str] = []
+    real = draw_overlays
+
+    def spy(image, overlays, header=None):  # type: ignore[no-untyped-def]
+        drawn.extend(o.plate for o in overlays if o.plate)
+        return real(image, overlays, header)
+
+    monkeypatch.setattr("edge.app.annotate.draw_overlays", spy)
+    monkeypatch.setenv("PW_REPLAY_KEY", "replay-test-key-0123")
+    clip, _ = tiny_clip
+    cfg = _replay_cfg(tmp_path, standin_dir, "privacy: {enabled: true, key_env: PW_REPLAY_KEY}\n")
+    args = ["replay", str(clip), "--config", str(cfg), "--annotate", str(tmp_path / "a.mp4")]
+    assert cli_main([*args, "--no-progress", "--events", str(tmp_path / "e.jsonl")]) == 0
+    assert drawn and not any("AB123CD" in p for p in drawn)
+    assert all(p.startswith("#") for p in drawn)

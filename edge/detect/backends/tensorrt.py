@@ -121,7 +121,9 @@ class TensorRTBackend:
                 hptr = self._check(self._cudart.cudaMallocHost(nbytes), "cudaMallocHost")
                 self._host_ptrs[name] = int(hptr)
                 raw = (ctypes.c_byte * nbytes).from_address(int(hptr))
-                self._host[name] = np.frombuffer(raw, dtype=self._dtypes[name], count=count)
+                self._host[name] = np.frombuffer(
+                    memoryview(raw), dtype=self._dtypes[name], count=count
+                )
                 self._context.set_tensor_address(name, int(dptr))
         except Exception:
             self.close()

@@ -16,7 +16,6 @@ from edge.capture.gstreamer import (
     file_pipeline,
     parse_source,
     rtsp_pipeline,
-    source_from_camera,
     usb_pipeline,
 )
 from edge.capture.sources import SourceKind, detect_source_kind, gstreamer_pipeline
@@ -138,12 +137,28 @@ def test_parse_source_errors_and_csi_sensor() -> None:
         parse_source(True)  # type: ignore[arg-type]
 
 
-def test_source_from_camera_config() -> None:
+def test_make_source_takes_the_hardware_pipeline_where_there_is_one() -> None:
+    """The capture path is wired: on a Jetson platform make_source opens RTSP/files/USB/CSI
+    through the NVDEC/ISP pipeline; elsewhere, or with decoder: ffmpeg, through OpenCV's own."""
+    from edge.capture.camera import make_source
     from edge.capture.config import CaptureConfig
+    from edge.capture.sources import OpenCVSource, SourceError
 
-    cam = CaptureConfig(name="exit", source="/dev/video0", width=640, height=480, fps=15)
-    src = source_from_camera(cam, codec="h265")
-    assert (src.type, src.width, src.height, src.fps, src.codec) == ("usb", 640, 480, 15, "h265")
+    cam = CaptureConfig(name="gate", source=URL, codec="h265")
+    src = make_source(cam, JETSON)
+    assert isinstance(src, OpenCVSource) and src.kind is SourceKind.GSTREAMER
+    assert "nvv4l2decoder" in str(src.source) and "h265parse" in str(src.source)
+    csi = make_source(CaptureConfig(name="c", source="csi://0", width=1280, height=720), JETSON)
+    assert str(csi.source).startswith("nvarguscamerasrc sensor-id=0")  # type: ignore[attr-defined]
+    plain = make_source(cam.model_copy(update={"decoder": "ffmpeg"}), JETSON)
+    assert plain.kind is SourceKind.STREAM and plain.source == URL  # type: ignore[attr-defined]
+    x86 = make_source(cam, X86_PIP)
+    assert x86.kind is SourceKind.STREAM  # type: ignore[attr-defined]
+    with pytest.raises(SourceError, match="decoder: gstreamer"):
+        make_source(cam.model_copy(update={"decoder": "gstreamer"}), X86_PIP)
+    with pytest.raises(SourceError, match="CSI camera"):
+        make_source(CaptureConfig(name="c", source="csi://1"), X86_PIP)
+    assert CaptureConfig(name="c", source="csi://1").kind is SourceKind.CSI
 
 
 def test_choose_capture_on_jetson_uses_hardware() -> None:

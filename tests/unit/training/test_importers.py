@@ -242,7 +242,7 @@ def test_openalpr_tsv(tmp_path: Path) -> None:
     assert r.region == "eu" and r.source_format == "openalpr" and (r.width, r.height) == (120, 90)
     assert _corners(r.boxes[0]) == (10, 20, 50, 32) and r.boxes[0].text == "AB123C"
     assert len(problems) == 1 and problems[0].path.name == "eu8.txt"
-    assert "line 1 y" in problems[0].message and "'X'" in problems[0].message
+    assert "line 1: field 'y'" in problems[0].message and "'X'" in problems[0].message
 
 
 def test_filename_crops(tmp_path: Path) -> None:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from edge.eval.labels import IMAGE_SUFFIXES, plate_text
 from training.data.records import PLATE, VEHICLE
+
+T = TypeVar("T")
 
 log = logging.getLogger("training.data.importers")
 
-IMAGE_EXTS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+IMAGE_EXTS = IMAGE_SUFFIXES  # one list of image types for labels everywhere
 
 # Foreign class names seen in public plate/vehicle sets, normalised by _norm_label.
 PLATE_NAMES = frozenset(
@@ -44,8 +48,6 @@ PLATE_NAMES = frozenset(
 VEHICLE_NAMES = frozenset(
     {"vehicle", "vehicles", "car", "cars", "truck", "bus", "motorcycle", "motorbike", "van"}
 )
-
-_TEXT_DROP = re.compile(r"[\s\-_.·•]+")
 
 
 class LabelError(ValueError):
@@ -104,11 +106,8 @@ def map_label(name: str, label_map: Mapping[str, str | None] | None = None) -> s
 
 
 def normalise_text(text: str | None) -> str | None:
-    """Plate text as platewatch stores it: upper-case, no spaces/dashes; '' -> None."""
-    if text is None:
-        return None
-    cleaned = _TEXT_DROP.sub("", text.strip()).upper()
-    return cleaned or None
+    """Plate text as platewatch stores it (edge.eval.labels.plate_text)."""
+    return plate_text(text)
 
 
 def is_image(path: Path) -> bool:
@@ -184,6 +183,27 @@ def parse_float(value: str | None, path: Path, field: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise LabelError(path, f"field {field!r} is not a number: {value!r}") from None
+
+
+def load_each(
+    paths: Path | str | list[Path] | list[str],
+    pattern: str,
+    parse: Callable[[Path], T | None],
+    problems: list[ImportProblem] | None = None,
+) -> list[T]:
+    """The importers' one load loop: ``parse`` every label file of ``paths`` (a folder globbed
+    recursively with ``pattern``, one file, or a list); a file that fails is recorded in
+    ``problems`` (or logged) and the rest still load. ``parse`` returning None skips a file."""
+    out: list[T] = []
+    for p in as_path_list(paths, pattern):
+        try:
+            record = parse(p)
+        except LabelError as exc:
+            note(problems, exc.path, exc.reason, "error")
+            continue
+        if record is not None:
+            out.append(record)
+    return out
 
 
 def as_path_list(paths: Path | str | list[Path] | list[str], pattern: str) -> list[Path]:

@@ -11,17 +11,17 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from edge.eval.labels import is_openalpr_line, parse_openalpr_line
 from training.data.importers.common import (
     ImportProblem,
     LabelError,
     MissingImage,
-    as_path_list,
     find_image,
     image_size,
     is_image,
+    load_each,
     normalise_text,
     note,
-    parse_float,
 )
 from training.data.records import PLATE, Box, ImageRecord
 
@@ -38,8 +38,7 @@ def region_of(path: Path) -> str | None:
 
 
 def is_openalpr_tsv(first_line: str) -> bool:
-    fields = first_line.rstrip("\r\n").split("\t")
-    return len(fields) >= 5 and is_image(Path(fields[0].strip()))
+    return is_openalpr_line(first_line)
 
 
 def parse_openalpr_tsv(txt_path: Path, *, region: str | None = None) -> ImageRecord:
@@ -53,20 +52,15 @@ def parse_openalpr_tsv(txt_path: Path, *, region: str | None = None) -> ImageRec
     image: Path | None = None
     boxes = []
     for n, line in enumerate(lines, 1):
-        f = line.split("\t")
-        if len(f) < 5:
-            raise LabelError(txt_path, f"line {n}: expected 'file x y w h TEXT' (tab-separated)")
+        try:
+            label = parse_openalpr_line(line)
+        except ValueError as exc:
+            raise LabelError(txt_path, f"line {n}: {exc}") from None
         if image is None:
-            image = find_image(txt_path, f[0].strip())
+            image = find_image(txt_path, label.file)
             if image is None:
-                raise MissingImage(txt_path, f"image {f[0]!r} not found")
-        x, y, w, h = (
-            parse_float(v, txt_path, f"line {n} {k}") for v, k in zip(f[1:5], "xywh", strict=True)
-        )
-        if w <= 0 or h <= 0:
-            raise LabelError(txt_path, f"line {n}: width/height must be positive")
-        text = normalise_text(f[5]) if len(f) > 5 else None
-        boxes.append(Box(PLATE, x, y, x + w, y + h, text))
+                raise MissingImage(txt_path, f"image {label.file!r} not found")
+        boxes.append(Box(PLATE, *label.box, label.text))
     assert image is not None
     width, height = image_size(image)
     return ImageRecord(image, width, height, boxes, FORMAT, region or region_of(txt_path))
@@ -79,13 +73,7 @@ def load_openalpr(
     problems: list[ImportProblem] | None = None,
 ) -> list[ImageRecord]:
     """Every ``*.txt`` label under a benchmark folder such as openalpr-dev/ or openalpr-dev/us."""
-    records = []
-    for p in as_path_list(paths, "*.txt"):
-        try:
-            records.append(parse_openalpr_tsv(p, region=region))
-        except LabelError as exc:
-            note(problems, exc.path, exc.reason, "error")
-    return records
+    return load_each(paths, "*.txt", lambda p: parse_openalpr_tsv(p, region=region), problems)
 
 
 def is_crops_csv(first_line: str) -> bool:

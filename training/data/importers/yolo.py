@@ -15,21 +15,20 @@ from pathlib import Path
 
 import yaml
 
+from edge.eval.labels import parse_yolo_line
 from training.data.importers.common import (
     ImportProblem,
     LabelError,
     MissingImage,
-    as_path_list,
     find_image,
     image_size,
+    load_each,
     map_label,
     note,
 )
 from training.data.records import PLATE, Box, ImageRecord
 
 FORMAT = "yolo"
-# Values a hair above 1 appear from float rounding in exporters; more means pixel coordinates.
-_NORM_TOLERANCE = 0.01
 
 ClassMap = Mapping[int, str | None] | str | None
 Resolver = Callable[[int], str | None]
@@ -108,33 +107,17 @@ def parse_yolo(
     width, height = image_size(image)
     boxes: list[Box] = []
     for n, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields:
-            continue
         try:
-            cid = int(fields[0])
-            vals = [float(v) for v in fields[1:]]
-        except ValueError:
-            raise LabelError(txt_path, f"line {n}: not 'class cx cy w h': {line!r}") from None
-        if len(vals) in (4, 5):  # box, optionally with a confidence
-            cx, cy, w, h = vals[:4]
-            if w < 0 or h < 0:
-                raise LabelError(txt_path, f"line {n}: negative width/height")
-            x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-            coords = [cx, cy, w, h]
-        elif len(vals) >= 6 and len(vals) % 2 == 0:  # segmentation polygon -> its bounds
-            xs, ys = vals[0::2], vals[1::2]
-            x1, y1, x2, y2 = min(xs), min(ys), max(xs), max(ys)
-            coords = vals
-        else:
-            raise LabelError(txt_path, f"line {n}: expected 5 fields, got {len(fields)}")
-        if any(v < -_NORM_TOLERANCE or v > 1 + _NORM_TOLERANCE for v in coords):
-            raise LabelError(txt_path, f"line {n}: coordinates are not normalised to [0, 1]")
-        label = resolver(cid)
-        if label is None:
-            note(problems, txt_path, f"line {n}: class id {cid} is not mapped; skipped")
+            parsed = parse_yolo_line(line)
+        except ValueError as exc:
+            raise LabelError(txt_path, f"line {n}: {exc}") from None
+        if parsed is None:
             continue
-        boxes.append(Box(label, x1 * width, y1 * height, x2 * width, y2 * height))
+        label = resolver(parsed.class_id)
+        if label is None:
+            note(problems, txt_path, f"line {n}: class id {parsed.class_id} is not mapped; skipped")
+            continue
+        boxes.append(Box(label, *parsed.in_pixels(width, height)))
     return ImageRecord(image, width, height, boxes, FORMAT)
 
 
@@ -148,24 +131,20 @@ def load_yolo(
 ) -> list[ImageRecord]:
     """Every label file under ``labels`` (a folder, or files). Images are looked up beside each
     label, in the matching ``images/`` folder of an Ultralytics tree, or in ``images_dir``."""
-    records = []
-    for p in as_path_list(labels, "*.txt"):
+
+    def parse(p: Path) -> ImageRecord | None:
         if p.name == "classes.txt":
-            continue
-        try:
-            image = None
-            if images_dir is not None:
-                image = find_image(p, search_dirs=[Path(images_dir)])
-                if image is None:
-                    raise MissingImage(p, f"no image with this stem in {images_dir}")
-            records.append(
-                parse_yolo(
-                    p, image=image, class_map=class_map, label_map=label_map, problems=problems
-                )
-            )
-        except LabelError as exc:
-            note(problems, exc.path, exc.reason, "error")
-    return records
+            return None
+        image = None
+        if images_dir is not None:
+            image = find_image(p, search_dirs=[Path(images_dir)])
+            if image is None:
+                raise MissingImage(p, f"no image with this stem in {images_dir}")
+        return parse_yolo(
+            p, image=image, class_map=class_map, label_map=label_map, problems=problems
+        )
+
+    return load_each(labels, "*.txt", parse, problems)
 
 
 def load_ultralytics(
