@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [  # same as tests/test_dashboard_browser.py
+CHROMIUM_ARGS = [  # same as tests/integration/test_dashboard_browser.py
     "--headless",
     "--no-sandbox",
     "--disable-gpu",

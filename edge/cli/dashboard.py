@@ -22,7 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     # Imports here: `platewatch --help` and other commands do not pay for paho/pydantic setup.
     from pydantic import ValidationError
 
-    from edge.cli.replay import parse_host_port
+    from edge.cli.common import parse_host_port
     from edge.dashboard.server import DashboardServer, DashboardState, MqttFeed
     from edge.sinks.mqtt import MqttSettings
 

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-import pytest
-from support import Mosquitto
-from test_dashboard import (
+if __name__ == "__main__":  # script mode (the docs screenshot): test helpers live in tests/
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).parent)]
+
+import pytest  # noqa: E402
+from support import Mosquitto  # noqa: E402
+from test_dashboard import (  # noqa: E402
     ALLOW,
     DENY,
     Publisher,
@@ -191,7 +196,8 @@ def test_live_events_alerts_and_offline_in_browser(
 
 
 # ---------------------------------------------------------------------------------------------
-# docs/dashboard_features.png: `python tests/test_dashboard_browser.py docs/dashboard_features.png`
+# docs/dashboard_features.png:
+#     python tests/integration/test_dashboard_browser.py docs/dashboard_features.png
 #
 # The page during a replay of samples/demo.mp4: the plate crops of camera "garage-exit" are cut
 # from the clip's frames at its ground-truth plate boxes (what the runtime sends for that clip),
