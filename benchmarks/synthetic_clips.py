@@ -3,7 +3,8 @@
     python benchmarks/synthetic_clips.py [--seeds 12-19] [--models DIR] [--sample-every 3]
 
 Each seed renders a 10 s, 1920x1080 clip with 4 vehicles (``training.synth.video.render_clip``,
-as ``tests/integration/test_integration_mqtt.py`` does with seed 11) and replays it through the pipeline with
+as ``tests/integration/test_integration_mqtt.py`` does with seed 11) and replays it through the
+pipeline with
 the shipped models. Per clip: the final plates against the truth. A vehicle is right when a final
 carries its plate; every final that matches no vehicle is a wrong event (a misread, a split
 track, or text that is not a plate). The reader's clip-crop training used seeds 1000-1239, so
