@@ -32,23 +32,33 @@ def setup_logging(
     log_file: str | Path | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     backups: int = DEFAULT_BACKUPS,
-    console: TextIO | None = sys.stderr,
+    console: TextIO | None | bool = True,
     logger: logging.Logger | None = None,
+    console_format: str | None = None,
 ) -> list[logging.Handler]:
     """Configure ``logger`` (default: the root logger); returns the handlers installed.
 
-    ``log_file`` None: console only. ``console`` None: file only. The log file's folder is
-    created; an unwritable one raises OSError naming the path (better at start than silent).
+    ``log_file`` None: console only. ``console`` True: stderr (looked up now, so a redirected
+    stderr is honoured); False/None: file only. ``console_format`` overrides the console's
+    format. The log file's folder is created; an unwritable one raises OSError naming the path
+    (better at start than silent).
     """
+    if console is True:
+        console = sys.stderr
+    elif console is False:
+        console = None
     if max_bytes < 1024:
         raise ValueError(f"max_bytes must be >= 1024, got {max_bytes}")
     if backups < 1:
         raise ValueError(f"backups must be >= 1, got {backups}")
     target = logger or logging.getLogger()
     for h in list(target.handlers):
-        if getattr(h, _MARK, False):
+        # Ours from an earlier call, or a bare stream handler of logging.basicConfig: either
+        # would print every line a second time.
+        if getattr(h, _MARK, False) or type(h) is logging.StreamHandler:
             target.removeHandler(h)
-            h.close()
+            if getattr(h, _MARK, False):
+                h.close()
     if isinstance(level, str):
         number = logging.getLevelName(level.upper())
         if not isinstance(number, int):
@@ -67,7 +77,8 @@ def setup_logging(
     if console is not None:
         ch = logging.StreamHandler(console)
         journal = bool(os.environ.get("JOURNAL_STREAM"))
-        ch.setFormatter(logging.Formatter(JOURNAL_FORMAT if journal else CONSOLE_FORMAT))
+        fmt = console_format or (JOURNAL_FORMAT if journal else CONSOLE_FORMAT)
+        ch.setFormatter(logging.Formatter(fmt))
         handlers.append(ch)
     for h in handlers:
         setattr(h, _MARK, True)

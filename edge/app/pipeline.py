@@ -80,6 +80,7 @@ class PipelineSummary:
     events: int
     watchdog: dict[str, int] = field(default_factory=dict)
     alerts: int = 0  # alerts handed to the sinks
+    undelivered: int = 0  # messages the sinks still held at stop (MQTT: left in the spool)
 
     @property
     def frames(self) -> int:
@@ -136,6 +137,7 @@ class Pipeline:
         self.error: BaseException | None = None
         self.heartbeat = time.monotonic()  # last worker loop iteration (watchdog)
         self._busy_since: float | None = None  # monotonic start of the frame in work
+        self._undelivered = 0  # left in the sinks at stop (spooled for the next start)
         self.watchdog_config = watchdog
         self.watchdog: StageWatchdog | None = None
         if watchdog is not None and watchdog.enabled:
@@ -212,11 +214,15 @@ class Pipeline:
         """Ask the worker to wind down (signal-handler safe: sets a flag only)."""
         self._stop.set()
 
-    def stop(self, timeout: float = 2.0) -> PipelineSummary:
+    def stop(self, timeout: float = 2.0, drain_s: float = 0.0) -> PipelineSummary:
         """Stop everything within ``timeout`` s: captures, the in-flight frame, all tracks end
-        (final events), sinks flushed/closed. Idempotent; returns the summary."""
+        (final events), sinks flushed/closed. ``drain_s`` more seconds (before the stop
+        budget) let the sinks deliver what is queued (a replay waits for its MQTT spool).
+        Idempotent; returns the summary (``undelivered``: left in the sinks for later)."""
         if self._stopped:
             return self.summary()
+        if drain_s > 0 and self._done.is_set():
+            self.sinks.drain(drain_s)
         deadline = time.monotonic() + timeout
         self._stop.set()
         if self.watchdog is not None:
@@ -238,6 +244,7 @@ class Pipeline:
             close()
         self._stopped = True
         self._ended_at = self._ended_at or time.monotonic()
+        self._undelivered = self.sinks.sink.pending()
         return self.summary()
 
     def run(self, install_signals: bool = False) -> PipelineSummary:
@@ -390,7 +397,14 @@ class Pipeline:
         seconds = end - self._started_at if self._started_at is not None else 0.0
         wd = self.watchdog.counters.as_dict() if self.watchdog is not None else {}
         return PipelineSummary(
-            out, seconds, self.stages, self.sinks.seconds, self.sinks.events, wd, self.sinks.alerts
+            out,
+            seconds,
+            self.stages,
+            self.sinks.seconds,
+            self.sinks.events,
+            wd,
+            self.sinks.alerts,
+            self._undelivered,
         )
 
 

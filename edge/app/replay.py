@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import cv2
 
 from edge.app.assembly import build_pipeline
 from edge.app.camera import InferenceEngine
 from edge.app.pipeline import PipelineSummary, install_signal_handlers
+from edge.app.progress import Progress
 from edge.config.schema import AppConfig, CameraConfig
 from edge.events.config import EventsConfig
 from edge.sinks.base import MultiSink, Sink
@@ -111,56 +110,6 @@ def replay_config(
     return base.model_copy(update={"cameras": [cam]})
 
 
-class Progress:
-    """tqdm if available, else a one-line bar redrawn on ``stream``."""
-
-    def __init__(self, total: int | None, stream: TextIO | None = None, enabled: bool = True):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.n = 0
-        self._bar: Any = None
-        self._t0 = time.monotonic()
-        self._last_draw = 0.0
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(total=total, unit="frame", file=self.stream, dynamic_ncols=True)
-
-    def update_to(self, n: int, postfix: str = "") -> None:
-        if not self.enabled or n == self.n:
-            return
-        delta, self.n = n - self.n, n
-        if self._bar is not None:
-            self._bar.update(delta)
-            if postfix:
-                self._bar.set_postfix_str(postfix, refresh=False)
-            return
-        now = time.monotonic()
-        if now - self._last_draw < 0.25 and (self.total is None or n < self.total):
-            return
-        self._last_draw = now
-        fps = n / max(now - self._t0, 1e-6)
-        if self.total:
-            frac = min(1.0, n / self.total)
-            bar = "#" * int(frac * 30)
-            line = f"\r[{bar:<30}] {frac:4.0%} {n}/{self.total} frames {fps:5.1f} fps {postfix}"
-        else:
-            line = f"\r{n} frames {fps:5.1f} fps {postfix}"
-        self.stream.write(line)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled and self.n:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 @dataclass
 class ReplayResult:
     summary: PipelineSummary
@@ -179,9 +128,12 @@ def replay(
     progress: bool = True,
     install_signals: bool = True,
     strict: bool = False,
+    drain_timeout_s: float = 10.0,
 ) -> ReplayResult:
     """Run the (single, file) camera of ``cfg`` to its end (or SIGINT/SIGTERM when
-    ``install_signals``) and return the summary."""
+    ``install_signals``) and return the summary. At the end the sinks get up to
+    ``drain_timeout_s`` to deliver what they hold (an MQTT broker that was away takes the spool);
+    ``summary.undelivered`` says what is left."""
     from edge.app.annotate import VideoAnnotator
 
     if len(cfg.enabled_cameras) != 1:
@@ -211,7 +163,7 @@ def replay(
         on_frame=on_frame if annotator is not None else None,
         strict=strict,
     )
-    bar = Progress(total, enabled=progress)
+    bar = Progress(total, enabled=progress, stdout_events=cfg.sinks.stdout)
     restore = install_signal_handlers(pipe.request_stop) if install_signals else None
     interrupted = False
     try:
@@ -227,7 +179,7 @@ def replay(
         bar.update_to(cam.frames, f"events {c.provisional + c.final}")
     finally:
         bar.close()
-        summary = pipe.stop()
+        summary = pipe.stop(drain_s=0.0 if interrupted else drain_timeout_s)
         if annotator is not None:
             annotator.close()
         if restore is not None:

@@ -60,6 +60,7 @@ class SinkWorker:
         while True:
             item = self._queue.get()
             if item is None:
+                self._queue.task_done()
                 return
             t0 = time.perf_counter()
             self._busy_since = time.monotonic()
@@ -76,7 +77,18 @@ class SinkWorker:
                 log.exception("sink failed on %s", type(item).__name__)
             finally:
                 self._busy_since = None
+                self._queue.task_done()
             self.seconds += time.perf_counter() - t0
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until every queued item reached the sink and the sink has
+        delivered it (an MQTT broker that just came back takes its spool). True when done."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.sink.flush(max(0.0, deadline - time.monotonic())) and not (
+            self._queue.unfinished_tasks
+        )
 
     def close(self, timeout: float = 1.5) -> None:
         """Deliver everything queued, then close the sink; within ``timeout`` seconds."""

@@ -241,6 +241,7 @@ class CameraCapture:
         self._next_retry: float | None = None
         self._last_error: str | None = None
         self._last_error_at: float | None = None
+        self._logged_error: str | None = None  # the reason last logged at WARNING
         self._last_frame_at: float | None = None
         self._early_eof = False
         self._loops = 0
@@ -360,7 +361,11 @@ class CameraCapture:
         with self._lock:
             self._last_error = message
             self._last_error_at = time.time()
-        log.warning("camera %s: %s", self.name, message)
+            repeat = message == self._logged_error
+            self._logged_error = message
+        # A dead camera retried for hours says why once (and again when the reason changes),
+        # not once per attempt.
+        (log.debug if repeat else log.warning)("camera %s: %s", self.name, message)
 
     def _run(self) -> None:
         try:
@@ -380,6 +385,14 @@ class CameraCapture:
             self._failures += 1
             delay = backoff_delay(self._failures, self.config.reconnect, self._rng)
             self._next_retry = delay
+            attempt = self._failures
+        (log.info if attempt == 1 else log.debug)(
+            "camera %s: retrying in %.1f s (attempt %d; back-off up to %.0f s)",
+            self.name,
+            delay,
+            attempt + 1,
+            self.config.reconnect.max_s,
+        )
         self._set_state(BACKOFF, online=False)
         stopped = self._stop.wait(delay)
         with self._lock:
@@ -463,7 +476,11 @@ class CameraCapture:
                 got_frame = True
                 with self._lock:
                     # A camera that delivers frames again starts the back-off from scratch.
-                    self._failures = 0
+                    failures, self._failures = self._failures, 0
+                    recovered = self._logged_error is not None and self._frames_read > 0
+                    self._logged_error = None
+                if failures or recovered:
+                    log.warning("camera %s: receiving frames again", self.name)
                     self._height, self._width = int(image.shape[0]), int(image.shape[1])
                 # "online" means frames arrive, not merely that the connection opened.
                 self._set_state(ONLINE, online=True)

@@ -4,15 +4,19 @@ settings of edge.config.schema.CameraConfig) and the motion gate's settings (YAM
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edge.capture.sources import SourceKind, detect_source_kind
+from edge.capture.sources import SourceKind, detect_source_kind, redact
 from edge.settings import Settings, context_base_dir
 
 CAMERA_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # an MQTT topic level: no / + # spaces
+# "rtsp//host", "rtsp:/host", "http:\\host": a stream URL that lost part of its "://".
+_MISTYPED_URL = re.compile(r"^(rtsps?|https?|rtmps?|udp|tcp|srt|rtp)(//|:/[^/]|:\\|:[^/])", re.I)
 
 
 class ReconnectConfig(Settings):
@@ -34,12 +38,12 @@ class CaptureConfig(Settings):
     """Where one camera's frames come from and how its capture thread treats them."""
 
     name: str = Field(pattern=CAMERA_NAME, max_length=64, description="camera name (topic level)")
+    type: Literal["auto", "file", "stream", "usb", "gstreamer", "images", "csi"] = Field(
+        "auto", description="source kind (auto: detected from the source)"
+    )
     source: str | int = Field(
         description="file, folder of images, rtsp://..., USB index or /dev/videoN, or a "
         "GStreamer pipeline"
-    )
-    type: Literal["auto", "file", "stream", "usb", "gstreamer", "images", "csi"] = Field(
-        "auto", description="source kind (auto: detected from the source)"
     )
     fps: float | None = Field(None, gt=0, le=1000, description="override the source's fps")
     realtime: bool = Field(False, description="pace files at their fps and drop like live")
@@ -71,6 +75,32 @@ class CaptureConfig(Settings):
             raise ValueError("must not be empty")
         if isinstance(v, int) and v < 0:
             raise ValueError("a USB camera index must be >= 0")
+        return v
+
+    @field_validator("source")
+    @classmethod
+    def _plausible_source(cls, v: str | int, info: ValidationInfo) -> str | int:
+        # What check-config can know about a source without opening it: a URL that is one
+        # typo away from being read as a file, a port FFmpeg would retry forever.
+        if not isinstance(v, str):
+            return v
+        src = v.strip()
+        declared = info.data.get("type", "auto")
+        kind = SourceKind(declared) if declared != "auto" else detect_source_kind(src)
+        if kind is SourceKind.FILE and _MISTYPED_URL.match(src):
+            raise ValueError(
+                f"{src!r} looks like a URL with a mistyped '://' (it would be opened as a file)"
+            )
+        if kind is SourceKind.STREAM:
+            parts = urlsplit(src)
+            try:
+                port = parts.port
+            except ValueError:
+                port = 0
+            if port == 0:
+                raise ValueError(f"{redact(src)!r}: the port is not 1-65535")
+            if not parts.hostname:
+                raise ValueError(f"{redact(src)!r}: no host in the URL")
         return v
 
     @model_validator(mode="after")

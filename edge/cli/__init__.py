@@ -52,11 +52,41 @@ def _plugin_commands(argv: Sequence[str]) -> list[Callable[[argparse._SubParsers
     return out
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions keep their paragraphs (minus reST ``markup``); every option shows its
+    default unless its help already says it or there is none to show."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(text.replace("``", ""))
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and "default" not in text.lower()
+            and default not in (None, False, argparse.SUPPRESS)
+            and not isinstance(action, argparse._VersionAction)
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def version() -> str:
+    try:
+        return metadata.version("platewatch")
+    except metadata.PackageNotFoundError:  # run from a checkout without installing
+        return "0+unknown"
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="platewatch", description="Real-time licence-plate recognition (ALPR)."
+        prog="platewatch",
+        description="Real-time licence-plate recognition (ALPR).",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"platewatch {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for _name, module in EDGE_COMMANDS:
         importlib.import_module(module).add_parser(sub)
@@ -65,6 +95,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         if id(register) not in seen:  # one function may register several commands
             seen.add(id(register))
             register(sub)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
     return parser
 
 
@@ -72,10 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from edge.app.logs import JOURNAL_FORMAT, setup_logging
+
+    # One console handler for every command; `run` replaces it with its own (never a second).
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING, console_format=JOURNAL_FORMAT)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TextIO
 
-from edge.capture.sources import redact
+from edge.capture.sources import SourceKind, redact
 from edge.cli.common import print_config_error
 from edge.config.loader import ConfigError, load_config
 from edge.config.schema import AppConfig
@@ -37,6 +38,8 @@ def summarize(cfg: AppConfig) -> list[str]:
             flags.append("motion gate")
         extra = f" ({', '.join(flags)})" if flags else ""
         lines.append(f"  - {cam.name}: {cam.kind.value} {redact(cam.source)}{extra}")
+        if cam.kind in (SourceKind.FILE, SourceKind.IMAGES) and not Path(str(cam.source)).exists():
+            lines.append(f"    warning: {cam.kind.value} not found here: {cam.source}")
     m = cfg.models
     lines.append(
         f"models: detector {m.detector} [{m.backend_for(m.detector)}], "

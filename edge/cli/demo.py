@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from edge import resources
 from edge.cli.common import apply_model_arguments, parse_host_port
-from edge.config.schema import REPO_ROOT
 
 log = logging.getLogger("platewatch.demo")
 
-DEMO_CLIP = REPO_ROOT / "samples" / "demo.mp4"
+DEMO_CLIP = resources.demo_clip()
 
 
 def demo_clip(path: Path = DEMO_CLIP) -> Path:
@@ -107,7 +107,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--video",
         default=None,
         metavar="FILE",
-        help=f"clip to use instead of {DEMO_CLIP.relative_to(REPO_ROOT)}",
+        help=f"clip to use instead of {DEMO_CLIP}",
     )
     p.add_argument(
         "--mqtt",

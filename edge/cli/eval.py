@@ -30,7 +30,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "detections and reader accuracy on ground-truth crops, per region and overall.",
     )
     parser.add_argument("folder", type=Path, metavar="DIR", help="labelled folder")
-    parser.add_argument("--format", choices=["auto", "openalpr", "yolo"], default="auto")
+    parser.add_argument(
+        "--format",
+        choices=["auto", "openalpr", "yolo"],
+        default="auto",
+        help="label format (auto: detected from the first label file)",
+    )
     parser.add_argument(
         "--plate-class",
         type=int,
@@ -101,12 +106,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     detector, reader = models_from_args(args)
     alpr = Alpr(detector, reader)
+    from edge.app.progress import Progress
+
+    bar = Progress(len(samples), unit="image")
     try:
-        tallies, details = evaluate(samples, alpr, formats_for)
+        tallies, details = evaluate(samples, alpr, formats_for, on_sample=bar.update_to)
     except ValueError as exc:
         print(f"platewatch eval: error: {exc}", file=sys.stderr)
         return 2
     finally:
+        bar.close()
         alpr.close()
     rows = report(tallies)
     print(

@@ -109,10 +109,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="search the local event history (SQLite), export CSV",
         description="Search and maintain the local history of final plate events.",
     )
-    sub = parser.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    sub = parser.add_subparsers(
+        dest="history_command", metavar="ACTION", required=True, help="search, stats or prune"
+    )
     db_default = str(default_history_path())
 
-    s = sub.add_parser("search", help="find events by plate (fuzzy), camera, time, watchlist")
+    s = sub.add_parser(
+        "search",
+        help="find events by plate (fuzzy), camera, time, watchlist",
+        description="Find final events by plate (fuzzy: O/0, I/1 and an edit distance), camera, "
+        "time and watchlist; print a table, JSON lines or CSV.",
+    )
     s.add_argument("--plate", help="plate to find (fuzzy); '*'/'?' make it a glob, e.g. AB*")
     s.add_argument("--exact", action="store_true", help="no fuzzy matching")
     s.add_argument("--max-distance", type=int, default=1, help="edit distance (default 1)")
@@ -121,23 +128,32 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--until", help="ISO 8601 time (UTC if no offset) or an age")
     s.add_argument("--watchlist", help="only events that matched this list ('*': any list)")
     s.add_argument("--limit", type=int, default=100, help="at most this many events (100)")
-    s.add_argument("--db", default=db_default, help=f"history database (default {db_default})")
+    s.add_argument("--db", default=db_default, help="history database")
     out = s.add_mutually_exclusive_group()
     out.add_argument("--csv", metavar="OUT", help="write CSV to OUT ('-' for stdout)")
     out.add_argument("--json", action="store_true", help="one JSON object per line")
     s.set_defaults(func=_search)
 
-    c = sub.add_parser("crop", help="save the stored plate crop of an event")
-    c.add_argument("event_id")
+    c = sub.add_parser(
+        "crop",
+        help="save the stored plate crop of an event",
+        description="Write the plate crop stored with an event to a JPEG file.",
+    )
+    c.add_argument("event_id", help="the event's event_id")
     c.add_argument("--out", required=True, help="JPEG file to write")
-    c.add_argument("--db", default=db_default)
+    c.add_argument("--db", default=db_default, help="history database")
     c.set_defaults(func=_crop)
 
-    p = sub.add_parser("prune", help="apply retention and size limits now")
+    p = sub.add_parser(
+        "prune",
+        help="apply retention and size limits now",
+        description="Delete old events and crops, and shrink the database to its limits, now "
+        "(the runtime does it as it goes).",
+    )
     p.add_argument("--retention-days", type=float, help="delete events older than this")
     p.add_argument("--crop-retention-days", type=float, help="delete crops older than this")
     p.add_argument("--max-rows", type=int, help="keep at most this many events")
     p.add_argument("--max-mb", type=float, help="keep the database under this size")
-    p.add_argument("--db", default=db_default)
+    p.add_argument("--db", default=db_default, help="history database")
     p.set_defaults(func=_prune)
     return parser

@@ -52,6 +52,11 @@ def _run(args: argparse.Namespace) -> int:
     update: dict[str, object] = {}
     if args.no_crops:
         update["events"] = cfg.events.model_copy(update={"crop": False})
+    if args.history is not None:
+        from edge.history.store import HistoryConfig
+
+        base_history = cfg.history.model_dump() if cfg.history is not None else {}
+        update["history"] = HistoryConfig.model_validate({**base_history, "path": args.history})
     if args.mqtt:
         host, port = parse_host_port(args.mqtt)
         mqtt = cfg.mqtt.model_dump() if cfg.mqtt is not None else {}
@@ -74,7 +79,13 @@ def _run(args: argparse.Namespace) -> int:
         update["sinks"] = cfg.sinks.model_copy(update={"stdout": True})
     if update:
         cfg = cfg.model_copy(update=update)
-    result = replay(cfg, extra_sinks=sinks, annotate=args.annotate, progress=not args.no_progress)
+    result = replay(
+        cfg,
+        extra_sinks=sinks,
+        annotate=args.annotate,
+        progress=not args.no_progress,
+        drain_timeout_s=args.drain_timeout,
+    )
     for line in format_summary(result):
         print(line, file=sys.stderr)
     if args.events:
@@ -87,6 +98,13 @@ def _run(args: argparse.Namespace) -> int:
     if cam.frames == 0:
         why = f": {cam.last_error}" if cam.last_error else ""
         print(f"platewatch replay: no frame could be read from {args.video}{why}", file=sys.stderr)
+        return EXIT_FAILED
+    if result.summary.undelivered:
+        print(
+            f"platewatch replay: {result.summary.undelivered} message(s) not delivered within "
+            f"--drain-timeout {args.drain_timeout:g} s (kept in the MQTT spool for the next run)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     return 0
 
@@ -138,6 +156,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=None,
         metavar="FILE",
         help="run with every rule and sink of this cameras.yaml",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="at the end, wait up to S seconds for MQTT to deliver what is spooled; exit 1 if "
+        "anything is left (default 10)",
+    )
+    p.add_argument(
+        "--history",
+        type=Path,
+        default=None,
+        metavar="DB",
+        help="store the final events in this SQLite history (overrides the config's path)",
     )
     p.add_argument("--print-events", action="store_true", help="also print events to stdout")
     p.add_argument("--no-crops", action="store_true", help="no base64 plate crops in events")

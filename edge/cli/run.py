@@ -116,6 +116,13 @@ def _run(args: argparse.Namespace) -> int:
     if pipe.error is not None:
         log.error("stopped after an internal error: %s", pipe.error)
         return 1
+    failed = [c for c in summary.cameras if c.state == "failed" or (c.ended and c.frames == 0)]
+    if failed and not pipe.stop_requested or len(failed) == len(summary.cameras):
+        # Scripts and systemd must see it: a camera that can never work (a missing file, a
+        # source this machine cannot open) is a failed run, not a quiet one.
+        for c in failed:
+            log.error("camera %s delivered no frame: %s", c.camera, c.last_error or c.state)
+        return 1
     return 0
 
 
@@ -136,7 +143,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="FILE",
         help="also log to this size-rotated file (default: $PLATEWATCH_LOG_FILE, else none)",
     )
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="least severe messages logged",
+    )
     p.set_defaults(func=_run)
     return p
 

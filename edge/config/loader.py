@@ -270,7 +270,14 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
     """Read and validate a YAML configuration file. Raises `ConfigError` (or OSError)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as e:
         raise ConfigError([ConfigIssue(str(p), None, "", f"cannot read: {e.strerror}")]) from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            [ConfigIssue(str(p), line, "", f"not UTF-8 text (byte {e.start}): save it as UTF-8")]
+        ) from e
     return parse_config(text, file=str(p), base_dir=p.resolve().parent)

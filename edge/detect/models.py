@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from edge.detect.backends import Backend, BackendError, load_backend
 from edge.detect.ctc import greedy_decode_batch, softmax
 from edge.detect.plate_input import ReaderInput, prepare_batch
 from edge.detect.vision import decode_yolo, letterbox, to_nchw_float, unletterbox_boxes
+from edge.resources import models_dir
 from edge.types import Detections, TextRead
 
 log = logging.getLogger(__name__)
@@ -31,9 +31,8 @@ READER_FILE = "reader.onnx"
 
 
 def default_models_dir() -> Path:
-    """Env PLATEWATCH_MODELS, else the repository's models/ folder."""
-    env = os.environ.get("PLATEWATCH_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "models"
+    """Env PLATEWATCH_MODELS, else the repository's models/ folder (or a wheel's copy)."""
+    return models_dir()
 
 
 class ModelSpecError(ValueError):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,8 +66,12 @@ def fold(text: str) -> str:
 
 
 def _region_of(path: Path, root: Path) -> str:
+    """The first sub-folder names the region (openalpr's us/eu/br); the folders of a YOLO
+    dataset (images/, labels/) are no region."""
     rel = path.relative_to(root)
-    return rel.parts[0] if len(rel.parts) > 1 else ALL
+    if len(rel.parts) <= 1 or rel.parts[0] in ("images", "labels"):
+        return ALL
+    return rel.parts[0]
 
 
 def load_openalpr(root: Path) -> list[Sample]:
@@ -218,7 +222,10 @@ class Tally:
 
 
 def evaluate(
-    samples: Iterable[Sample], alpr: Any, formats_for: Any = None
+    samples: Iterable[Sample],
+    alpr: Any,
+    formats_for: Any = None,
+    on_sample: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Tally], list[dict[str, Any]]]:
     """Run the pipeline on every sample; per-region tallies and a per-plate detail list.
 
@@ -226,7 +233,9 @@ def evaluate(
     (None: raw reads), as OpenALPR's benchmark runs each country with its own configuration."""
     tallies: dict[str, Tally] = {}
     details: list[dict[str, Any]] = []
-    for sample in samples:
+    for done, sample in enumerate(samples, 1):
+        if on_sample is not None:
+            on_sample(done)
         t = tallies.setdefault(sample.region, Tally())
         try:
             image = read_image(str(sample.image))

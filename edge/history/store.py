@@ -289,7 +289,11 @@ class HistoryStore:
         self._adds_since_prune = 0
         if read_only:
             if not self.path.is_file():
-                raise FileNotFoundError(f"history database not found: {self.path}")
+                raise FileNotFoundError(
+                    f"history database not found: {self.path} (`platewatch run` or `replay` "
+                    "creates it when the configuration has a `history:` section; "
+                    "examples/cameras.yaml writes runs/history.sqlite3)"
+                )
             uri = f"file:{self.path.resolve()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
             return

@@ -24,7 +24,7 @@ import hmac
 import os
 from collections.abc import Mapping
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from edge.events.schema import PlateEvent
 from edge.rules.watchlist import Match, normalize_plate
@@ -48,6 +48,17 @@ class PrivacyConfig(Settings):
     history_retention_days: float | None = Field(
         None, gt=0, description="delete history rows after this many days (null: keep)"
     )
+
+    @model_validator(mode="after")
+    def _has_a_key(self) -> PrivacyConfig:
+        # Checked with the configuration (check-config, start-up), not when the first unlisted
+        # plate arrives: a privacy mode that cannot hash must refuse to start.
+        if self.enabled and not (os.environ.get(self.key_env) or self.key):
+            raise ValueError(
+                f"enabled without a key: set the environment variable {self.key_env} "
+                "(or privacy.key)"
+            )
+        return self
 
 
 def keyed_hash(plate: str, key: str | bytes) -> str:

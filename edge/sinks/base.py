@@ -8,6 +8,7 @@ and return; network I/O happens on their own threads.
 from __future__ import annotations
 
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from types import TracebackType
@@ -35,6 +36,10 @@ class Sink(ABC):
     def flush(self, timeout: float = 2.0) -> bool:
         """Wait until everything accepted so far is delivered; True if it was in time."""
         return True
+
+    def pending(self) -> int:
+        """Messages accepted but not delivered yet (after close: left for the next start)."""
+        return 0
 
     @abstractmethod
     def close(self, timeout: float = 2.0) -> None:
@@ -80,7 +85,11 @@ class MultiSink(Sink):
                 log.exception("sink %s failed to publish an alert for %s", sink, alert.camera)
 
     def flush(self, timeout: float = 2.0) -> bool:
-        return all([sink.flush(timeout) for sink in self.sinks])
+        deadline = time.monotonic() + timeout
+        return all([sink.flush(max(0.0, deadline - time.monotonic())) for sink in self.sinks])
+
+    def pending(self) -> int:
+        return sum(sink.pending() for sink in self.sinks)
 
     def close(self, timeout: float = 2.0) -> None:
         # Close concurrently would be faster, but sinks flush in parallel already (own threads);

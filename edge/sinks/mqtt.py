@@ -136,6 +136,21 @@ class MqttSettings(Settings):
             data["tls"] = tls
         return data
 
+    @field_validator("host")
+    @classmethod
+    def _host_ok(cls, value: str) -> str:
+        v = value.strip()
+        if "://" in v:
+            raise ValueError(
+                f"{value!r} is a URL: give the host name or address alone (host: 127.0.0.1) and "
+                "the port as mqtt.port (and TLS under mqtt.tls)"
+            )
+        if v.count(":") == 1:  # host:port (IPv6 addresses have several colons)
+            raise ValueError(f"{value!r}: give the port as mqtt.port, not in the host")
+        if not v or any(c.isspace() for c in v):
+            raise ValueError(f"{value!r} is not a host name")
+        return v
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix_ok(cls, value: str) -> str:
@@ -187,6 +202,46 @@ def make_client(s: MqttSettings, client_id: str) -> mqtt.Client:
     return client
 
 
+def connect_probe(s: MqttSettings, timeout_s: float = 3.0) -> str:
+    """A short reason why connecting to the broker fails, from a TCP connect and, with TLS, a
+    handshake made as paho would make it (same CA, client certificate and host-name check)."""
+    import ssl
+
+    try:
+        sock = socket.create_connection((s.host, s.port), timeout=timeout_s)
+    except OSError as e:
+        return f"TCP connect failed: {e.strerror or e}"
+    try:
+        if s.tls is None:
+            return "TCP connects; the broker did not accept the MQTT session"
+        t = s.tls
+        ctx = ssl.create_default_context(cafile=str(t.ca) if t.ca else None)
+        if t.cert is not None and t.key is not None:
+            ctx.load_cert_chain(str(t.cert), str(t.key))
+        if t.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with ctx.wrap_socket(sock, server_hostname=s.host) as tls:
+                tls.settimeout(timeout_s)
+                return f"TLS handshake works ({tls.version()}); the broker refused the session"
+        except ssl.SSLCertVerificationError as e:
+            what = e.verify_message or str(e)
+            hint = (
+                " (the broker's certificate is for another name: connect by that name, or "
+                "set mqtt.tls.insecure for testing)"
+                if "hostname" in what.lower() or "ip address mismatch" in what.lower()
+                else " (set mqtt.tls.ca to the CA that signed the broker's certificate)"
+            )
+            return f"TLS certificate not accepted: {what}{hint}"
+        except ssl.SSLError as e:
+            return f"TLS handshake failed: {e.reason or e} (is this port TLS?)"
+        except OSError as e:
+            return f"TLS handshake failed: {e}"
+    finally:
+        sock.close()
+
+
 class MqttSink(Sink):
     """Durable QoS 1 MQTT publisher. Construct, publish, ``close()``; reconnects by itself.
 
@@ -236,6 +291,13 @@ class MqttSink(Sink):
         self._last_sent = 0  # highest spool seq handed to paho
         self._tail = self.spool.last_seq  # highest spool seq appended
         self._pending_stats: dict[str, tuple[str, bytes]] = {}  # camera -> latest (topic, body)
+        # Outage reporting: said once when the broker goes away (or is not there at start),
+        # once when it is back, once when the spool has drained; a refusal's reason once per
+        # distinct reason.
+        self._outage_since: float | None = None
+        self._outage_spooled = 0
+        self._refusal: str | None = None
+        self._left = 0  # spooled at close
 
         self.client = self._make_client()
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -264,12 +326,7 @@ class MqttSink(Sink):
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
         if rc.is_failure:
-            log.error(
-                "MQTT broker %s:%s refused the connection: %s",
-                self.settings.host,
-                self.settings.port,
-                rc,
-            )
+            self._refused(f"the broker refused the connection: {rc}")
             return
         info = client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
         mids = [info.mid]
@@ -289,14 +346,26 @@ class MqttSink(Sink):
             # callback; new ones must wait behind them to keep spool order.
             self._draining = bool(self._inflight)
             self._cond.notify_all()
-        log.info(
-            "MQTT connected to %s:%s as %s (%d unacked in flight, %d spooled)",
-            self.settings.host,
-            self.settings.port,
-            self.client_id,
-            len(self._inflight),
-            len(self.spool),
-        )
+        backlog = len(self.spool)
+        since, self._outage_since, self._refusal = self._outage_since, None, None
+        if since is not None:
+            self._outage_spooled = backlog
+            log.warning(
+                "MQTT broker %s:%s is back after %.0f s; sending %d spooled message(s)",
+                self.settings.host,
+                self.settings.port,
+                time.monotonic() - since,
+                backlog,
+            )
+        else:
+            log.info(
+                "MQTT connected to %s:%s as %s (%d unacked in flight, %d spooled)",
+                self.settings.host,
+                self.settings.port,
+                self.client_id,
+                len(self._inflight),
+                backlog,
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -305,20 +374,52 @@ class MqttSink(Sink):
             was = self._connected
             self._connected = False
             self._cond.notify_all()
-        if was and not self._closing:
+        if self._closing:
+            return
+        if was:
+            self._outage_since = time.monotonic()
             log.warning(
-                "MQTT disconnected from %s:%s (%s); spooling, will reconnect",
+                "MQTT disconnected from %s:%s (%s); events are spooled to %s until it is back",
                 self.settings.host,
                 self.settings.port,
                 rc,
+                self.spool.directory,
+            )
+        else:
+            # Closed before CONNACK: e.g. plain text to a TLS port, or TLS to a plain port.
+            self._refused(
+                f"the connection closed before the broker answered ({rc}): a TLS port spoken "
+                "to in plain text, or the wrong port? " + self._probe_reason()
             )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        log.debug(
-            "MQTT connect to %s:%s failed; retrying with back-off",
-            self.settings.host,
-            self.settings.port,
-        )
+        self._refused(self._probe_reason())
+
+    def _refused(self, reason: str) -> None:
+        """No connection: the first time, say the broker is unreachable and that events spool;
+        log the reason at ERROR once, and again whenever it changes (a wrong CA, a host-name
+        mismatch, a refused password are configuration errors, not weather)."""
+        if self._closing:
+            return
+        first = self._outage_since is None
+        if first:
+            self._outage_since = time.monotonic()
+        if reason != self._refusal:
+            self._refusal = reason
+            log.error(
+                "MQTT cannot connect to %s:%s: %s%s",
+                self.settings.host,
+                self.settings.port,
+                reason,
+                f"; events are spooled to {self.spool.directory} until it works" if first else "",
+            )
+        else:
+            log.debug("MQTT connect to %s:%s failed again", self.settings.host, self.settings.port)
+
+    def _probe_reason(self) -> str:
+        """Why a connection fails, found by a plain TCP (+ TLS) handshake with the sink's own
+        settings: paho reports a failed connect without its exception."""
+        return connect_probe(self.settings)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any
@@ -401,6 +502,12 @@ class MqttSink(Sink):
             self.spool.ack(acked)
             with self._cond:
                 self._cond.notify_all()  # wake flush()
+            if self._outage_spooled and len(self.spool) == 0:
+                log.warning(
+                    "MQTT spool drained: %d message(s) from the outage delivered",
+                    self._outage_spooled,
+                )
+                self._outage_spooled = 0
         if stop:
             return True
         if sendable and room > 0:
@@ -426,8 +533,9 @@ class MqttSink(Sink):
         return self._connected
 
     def pending(self) -> int:
-        """Messages not yet acknowledged by the broker (spooled or in flight)."""
-        return len(self.spool)
+        """Messages not yet acknowledged by the broker (spooled or in flight; after close:
+        left in the spool for the next start)."""
+        return self._left if self._closed else len(self.spool)
 
     def publish_event(self, event: PlateEvent) -> None:
         """Spool the event (fsync'd) and return; the sender thread publishes it."""
@@ -507,7 +615,7 @@ class MqttSink(Sink):
         stopper = threading.Thread(target=self.client.loop_stop, daemon=True)
         stopper.start()
         stopper.join(max(0.05, deadline - time.monotonic()))
-        left = len(self.spool)
+        left = self._left = len(self.spool)
         if left:
             log.warning(
                 "MqttSink closed with %d message(s) spooled in %s; they are sent on the next start",

@@ -398,12 +398,19 @@ def test_alerts_fire_on_finals_when_provisionals_are_off(  # type: ignore[no-unt
 
 
 def test_privacy_without_a_key_refuses_to_start(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from edge.rules.privacy import PrivacyError
+    from edge.config.loader import ConfigError
+    from edge.rules.privacy import PrivacyConfig, PrivacyError, resolve_key
 
     monkeypatch.delenv("PW_TEST_PRIVACY_KEY", raising=False)
-    cfg = parse_config(_config(tmp_path, 1883), base_dir=tmp_path)
+    # the configuration itself is refused, with the line of the privacy section
+    with pytest.raises(ConfigError, match="privacy: enabled without a key.*PW_TEST_PRIVACY_KEY"):
+        parse_config(_config(tmp_path, 1883), base_dir=tmp_path)
+    # and a key that disappears after the config was read still stops the start
+    monkeypatch.setenv("PW_TEST_PRIVACY_KEY", "k")
+    cfg = PrivacyConfig(enabled=True, key_env="PW_TEST_PRIVACY_KEY")
+    monkeypatch.delenv("PW_TEST_PRIVACY_KEY")
     with pytest.raises(PrivacyError, match="PW_TEST_PRIVACY_KEY"):
-        build_pipeline(cfg, engine=ScriptedEngine(CARS), source_factory=SceneSource)
+        resolve_key(cfg)
 
 
 def test_discovery_is_republished_on_every_connect(  # type: ignore[no-untyped-def]

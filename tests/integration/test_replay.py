@@ -299,3 +299,71 @@ def test_annotated_video_hides_unlisted_plates_under_privacy(  # type: ignore[no
     assert cli_main([*args, "--no-progress", "--events", str(tmp_path / "e.jsonl")]) == 0
     assert drawn and not any("AB123CD" in p for p in drawn)
     assert all(p.startswith("#") for p in drawn)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a video\n", "cut"])
+def test_unusable_videos_exit_non_zero(  # type: ignore[no-untyped-def]
+    content, standin_dir, tmp_path, capsys
+) -> None:
+    bad = tmp_path / "bad.mp4"
+    if content == "cut":  # the first 2 MB of the demo clip: no index, nothing decodable
+        repo = Path(__file__).resolve().parents[2]
+        bad.write_bytes((repo / "samples" / "demo.mp4").read_bytes()[:2_000_000])
+    else:
+        bad.write_bytes(content)  # type: ignore[arg-type]
+    rc = cli_main(["replay", str(bad), "--models", str(standin_dir), "--no-progress"])
+    assert rc == 1
+    assert "no frame could be read from" in capsys.readouterr().err
+
+
+def test_run_whose_only_camera_cannot_work_exits_non_zero(  # type: ignore[no-untyped-def]
+    standin_dir, tmp_path, capfd
+) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "cameras:\n  - name: a\n    source: missing.mp4\n"
+        f"models:\n  detector: {standin_dir}/detector.onnx\n  reader: {standin_dir}/reader.onnx\n"
+    )
+    assert cli_main(["check-config", str(cfg)]) == 0
+    assert "warning: file not found here" in capfd.readouterr().out
+    assert cli_main(["run", "--config", str(cfg)]) == 1
+    err = capfd.readouterr().err
+    assert "camera a delivered no frame: video file not found" in err
+    # every log line once (the CLI's console handler and run's own used to both print it)
+    assert err.count("camera a delivered no frame") == 1
+
+
+def test_replay_waits_for_the_spool_and_says_what_is_left(  # type: ignore[no-untyped-def]
+    tiny_clip, standin_dir, tmp_path, capsys
+) -> None:
+    from support import free_port
+
+    clip, _ = tiny_clip
+    port = free_port()  # nobody listens: every event stays spooled
+    rc = cli_main(
+        ["replay", str(clip), "--models", str(standin_dir), "--mqtt", f"127.0.0.1:{port}",
+         "--spool", str(tmp_path / "spool"), "--drain-timeout", "0.5", "--no-progress"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 1 and "not delivered within --drain-timeout 0.5 s" in err
+    assert "MQTT cannot connect to 127.0.0.1" in err  # the refusal, with its reason, once
+    assert err.count("MQTT cannot connect") == 1
+
+
+def test_data_commands_fail_with_a_message(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    img = labels / "a.jpg"
+    cv2.imwrite(str(img), __import__("numpy").zeros((40, 80, 3), "uint8"))
+    (labels / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>80</width><height>40</height>"
+        "</size><object><name>plate</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>40</xmax>"
+        "<ymax>20</ymax></bndbox></object></annotation>"
+    )
+    out = tmp_path / "yolo"
+    assert cli_main(["import-labels", str(labels), "--to-yolo", str(out)]) == 0
+    assert cli_main(["import-labels", str(labels), "--to-yolo", str(out)]) == 2
+    assert "is not empty: choose another output folder, or --overwrite" in capsys.readouterr().err
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    assert cli_main(["extract-frames", str(readme), str(tmp_path / "frames")]) == 2
+    assert "platewatch extract-frames: error:" in capsys.readouterr().err

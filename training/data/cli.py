@@ -47,7 +47,7 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
         from training.data.dataset import write_yolo_dataset
 
         ds = write_yolo_dataset(
-            result.records,
+            _with_progress(result.records, "image"),
             args.to_yolo,
             val_fraction=args.val_fraction,
             copy=args.copy,
@@ -101,7 +101,7 @@ def cmd_extract_frames(args: argparse.Namespace) -> int:
         args.video, args.out, every=args.every, min_diff=args.min_diff, max_frames=args.max_frames
     )
     print(f"wrote {len(paths)} frames to {args.out}")
-    return 0
+    return 0 if paths else 1
 
 
 def cmd_crop_plates(args: argparse.Namespace) -> int:
@@ -110,7 +110,7 @@ def cmd_crop_plates(args: argparse.Namespace) -> int:
 
     result = scan_path(args.path, args.format, class_map=parse_class_map(args.class_map))
     crops = crop_plates(
-        result.records,
+        _with_progress(result.records, "image"),
         args.out,
         margin=args.margin,
         include_unread=args.include_unread,
@@ -136,42 +136,92 @@ def _add_import_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _with_progress(items: list, unit: str):  # type: ignore[no-untyped-def]
+    """``items``, drawing a progress bar on stderr (a terminal only) while they are consumed."""
+    from edge.app.progress import Progress
+
+    bar = Progress(len(items), unit=unit)
+    try:
+        for n, item in enumerate(items, 1):
+            yield item
+            bar.update_to(n)
+    finally:
+        bar.close()
+
+
+def _reporting(func):  # type: ignore[no-untyped-def]
+    """A data command's failure is one clear line and exit 2 (never a traceback): an existing
+    output folder, an unreadable video, a label folder that is not one."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args))
+        except (OSError, ValueError) as exc:
+            print(f"platewatch {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
 def add_subparsers(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     p = subparsers.add_parser(
         "import-labels",
         help="read labels in any supported format, summarise them, optionally write a YOLO dataset",
+        description="Read a folder of plate/vehicle labels in mixed formats (Pascal VOC, YOLO, "
+        "COCO, CreateML, imglab, openalpr TSV/CSV, text in file names), report what was found "
+        "and every problem, and optionally write an Ultralytics YOLO dataset. Exit 1 when a "
+        "label file had errors, 2 when the command could not run.",
+        formatter_class=fmt,
     )
     _add_import_args(p)
     p.add_argument("--to-yolo", type=Path, metavar="OUT", help="write an Ultralytics dataset")
-    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument(
+        "--val-fraction", type=float, default=0.2, help="share of images in the val split"
+    )
     p.add_argument("--copy", action="store_true", help="copy images instead of symlinking")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT dataset")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the images/labels of an existing OUT"
+    )
     p.add_argument("--show", type=int, default=10, help="problems to list")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.set_defaults(func=cmd_import_labels)
+    p.set_defaults(func=_reporting(cmd_import_labels))
 
-    p = subparsers.add_parser("extract-frames", help="every Nth video frame, minus duplicates")
-    p.add_argument("video", type=Path)
-    p.add_argument("out", type=Path)
+    p = subparsers.add_parser(
+        "extract-frames",
+        help="every Nth video frame, minus duplicates",
+        description="Write every Nth frame of a video as a JPEG (NAME_FRAME.jpg), skipping "
+        "frames that hardly differ from the last one kept: frames to label for training. "
+        "Exit 2 when the video cannot be read.",
+        formatter_class=fmt,
+    )
+    p.add_argument("video", type=Path, help="video file")
+    p.add_argument("out", type=Path, help="folder for the JPEG frames (created)")
     p.add_argument("--every", type=int, default=10, help="look at every Nth frame")
     p.add_argument(
         "--min-diff",
         type=float,
         default=2.0,
-        help="skip frames whose mean grey difference to the last kept is below",
+        help="skip frames whose mean grey difference to the last kept is below this (0: keep all)",
     )
-    p.add_argument("--max-frames", type=int, default=None)
-    p.set_defaults(func=cmd_extract_frames)
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    p.set_defaults(func=_reporting(cmd_extract_frames))
 
-    p = subparsers.add_parser("crop-plates", help="cut plate crops (NNNNN_TEXT.jpg) from labels")
+    p = subparsers.add_parser(
+        "crop-plates",
+        help="cut plate crops (NNNNN_TEXT.jpg) from labels",
+        description="Cut every labelled plate out of its image (grown by --margin), named "
+        "NNNNN_TEXT.jpg like the reader's training crops, or NNNNN.jpg with --csv.",
+        formatter_class=fmt,
+    )
     _add_import_args(p)
-    p.add_argument("out", type=Path)
-    p.add_argument("--margin", type=float, default=0.08)
+    p.add_argument("out", type=Path, help="folder for the crops (created)")
+    p.add_argument("--margin", type=float, default=0.08, help="grow each box by this share")
     p.add_argument("--include-unread", action="store_true", help="also plates without text")
     p.add_argument(
         "--csv", action="store_true", help="name crops NNNNN.jpg and write text to labels.csv"
     )
-    p.set_defaults(func=cmd_crop_plates)
+    p.set_defaults(func=_reporting(cmd_crop_plates))
 
 
 def main(argv: list[str] | None = None) -> int:

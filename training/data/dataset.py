@@ -87,7 +87,9 @@ def write_yolo_dataset(
         d = out / sub
         if d.exists() and any(d.rglob("*")):
             if not overwrite:
-                raise FileExistsError(f"{d} is not empty (pass overwrite=True to replace it)")
+                raise FileExistsError(
+                    f"{d} is not empty: choose another output folder, or --overwrite to replace it"
+                )
             shutil.rmtree(d)
     for split in SPLITS:
         (out / "images" / split).mkdir(parents=True, exist_ok=True)

@@ -345,3 +345,40 @@ def test_formats_repair_only_for_a_chosen_region() -> None:
     assert anywhere.match("VGATO194") == "de"
     german = VotingConfig(regions=["de"]).plate_formats()
     assert german.repair("VGAT0194", [0.5] * 8) == ("VGATO194", "de")
+
+
+def test_check_config_catches_what_run_would_trip_on(tmp_path: Path, monkeypatch) -> None:
+    """Each of these passed check-config and then failed or looped at run time."""
+    monkeypatch.delenv("PLATEWATCH_PRIVACY_KEY", raising=False)
+    cases = {
+        "cameras:\n  - name: a\n    source: rtsp//host/cam\n": (
+            3,
+            "cameras[0].source: 'rtsp//host/cam' looks like a URL with a mistyped '://'",
+        ),
+        "cameras:\n  - name: a\n    source: rtsp://host:99999/cam\n": (
+            3,
+            "cameras[0].source: 'rtsp://host:99999/cam': the port is not 1-65535",
+        ),
+        "cameras: [{name: a, source: 0}]\nmqtt:\n  host: mqtt://127.0.0.1:1883\n": (
+            3,
+            "mqtt.host: 'mqtt://127.0.0.1:1883' is a URL",
+        ),
+        "cameras: [{name: a, source: 0}]\nprivacy:\n  enabled: true\n": (
+            2,
+            "privacy: enabled without a key: set the environment variable PLATEWATCH_PRIVACY_KEY",
+        ),
+    }
+    for text, (line, message) in cases.items():
+        p = write(tmp_path, text, "c.yaml")
+        (err,) = errors_of(p)
+        assert err.startswith(f"{p}:{line}: {message}"), err
+    monkeypatch.setenv("PLATEWATCH_PRIVACY_KEY", "k")  # the key in the environment: fine
+    load_config(write(tmp_path, "cameras: [{name: a, source: 0}]\nprivacy: {enabled: true}\n"))
+
+
+def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
+    p = tmp_path / "b.yaml"
+    p.write_bytes(b"cameras:\n  - name: \xff\xfe\x00\n")
+    (err,) = errors_of(p)
+    assert err.startswith(f"{p}:2: not UTF-8 text")
+    assert check_config(str(p)) == 2

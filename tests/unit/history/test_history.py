@@ -203,7 +203,9 @@ def test_parse_time() -> None:
 
 def test_from_config_takes_tighter_privacy_retention(tmp_path: Path) -> None:
     cfg = HistoryConfig(path=tmp_path / "h.db", retention_days=90)
-    priv = PrivacyConfig(enabled=True, history_retention_days=30, crop_retention_days=1)
+    priv = PrivacyConfig(
+        enabled=True, key="k" * 20, history_retention_days=30, crop_retention_days=1
+    )
     s = HistoryStore.from_config(cfg, priv)
     assert (s.retention_days, s.crop_retention_days) == (30, 1)
     s.close()
