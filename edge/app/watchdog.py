@@ -47,7 +47,7 @@ log = logging.getLogger("platewatch.watchdog")
 class WatchdogConfig(Settings):
     """Stage watchdog (edge.app.watchdog): restart a stalled capture, report a stuck worker/sink."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: no stage watchdog")
     check_interval_s: float = Field(2.0, gt=0, le=600, description="how often stages are checked")
     capture_stall_s: float = Field(
         30.0,

@@ -48,7 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class CameraConfig(CaptureConfig):
     """One ``cameras:`` entry: where frames come from (CaptureConfig) and what is done with them."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: the camera is configured but not run")
     sample_every: int = Field(1, ge=1, description="analyse every Nth frame")
     motion_gate: bool = Field(False, description="skip detection on idle frames (see motion:)")
     geometry: CameraGeometryConfig | None = Field(

@@ -124,7 +124,7 @@ def default_history_path() -> Path:
 
 
 class HistoryConfig(Settings):
-    enabled: bool = True
+    enabled: bool = Field(True, description="false: keep the section, store nothing")
     path: ConfigPath = Field(default_factory=default_history_path, description="SQLite file")
     max_rows: int | None = Field(1_000_000, ge=1, description="keep at most this many events")
     max_mb: float | None = Field(2048.0, gt=0, description="keep the database under this size")

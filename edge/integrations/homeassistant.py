@@ -90,7 +90,9 @@ FPS_VALUE_TEMPLATE = "{{ value_json.fps_analysed }}"
 
 class HomeAssistantConfig(Settings):
     enabled: bool = Field(False, description="publish MQTT discovery messages on connect")
-    discovery_prefix: str = Field("homeassistant", min_length=1)
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, description="Home Assistant's MQTT discovery prefix"
+    )
     stats_expire_after_s: int = Field(
         120, ge=10, description="health entities become unavailable without stats this long"
     )

@@ -81,7 +81,9 @@ class WatchlistConfig(Settings):
     fold: bool = Field(True, description="compare with O->0 and I->1 folded")
     refire: RefireMode = Field("interval", description="when the same plate alerts again")
     refire_after_s: float = Field(60.0, ge=0.0, description="suppress repeats within this time")
-    entries: list[WatchlistEntryConfig] = Field(default_factory=list)
+    entries: list[WatchlistEntryConfig] = Field(
+        default_factory=list, description="plates (literal, or a regex with re:) on this list"
+    )
 
     @field_validator("entries", mode="before")
     @classmethod

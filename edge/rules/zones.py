@@ -43,7 +43,7 @@ BoxLike = Sequence[float] | np.ndarray
 
 
 class ZoneConfig(Settings):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, description="zone name (in events)")
     points: list[tuple[float, float]] = Field(min_length=3, description="polygon vertices [x, y]")
 
 
@@ -67,11 +67,13 @@ class DirectionLineConfig(Settings):
 
 class CameraGeometryConfig(Settings):
     normalized: bool = Field(False, description="coordinates are 0-1 fractions of the frame")
-    zones: list[ZoneConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, description="named polygons")
     require_zones: list[str] = Field(
         default_factory=list, description="report only tracks that passed one of these zones"
     )
-    direction_line: DirectionLineConfig | None = None
+    direction_line: DirectionLineConfig | None = Field(
+        None, description="a line whose crossing makes a track's direction entry or exit"
+    )
 
     @field_validator("zones")
     @classmethod

@@ -104,7 +104,7 @@ class MqttSettings(Settings):
         ge=5,
         le=3600,
         validation_alias=AliasChoices("keepalive_s", "keepalive"),
-        description="MQTT keepalive (also accepted as 'keepalive')",
+        description="MQTT keepalive; a silently dead link is noticed after 1.5-2x this",
     )
     reconnect_min_s: float = Field(default=1.0, gt=0, description="first reconnect delay")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="reconnect delay cap")

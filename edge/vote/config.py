@@ -30,10 +30,10 @@ class ConsensusConfig(Settings):
 class PatternConfig(Settings):
     """A plate format (edge.vote.formats syntax); ``regex`` is e.g. ``[A-Z]{2}[0-9]{4}``."""
 
-    name: str = Field(min_length=1)
-    regex: str
-    region: str = ""
-    weak: bool = False
+    name: str = Field(min_length=1, description="format name (in events)")
+    regex: str = Field(description="letters [A-Z], digits [0-9], counts {n}; e.g. [A-Z]{2}[0-9]{4}")
+    region: str = Field("", description="region code events report for this format")
+    weak: bool = Field(False, description="a weak format labels reads but never repairs them")
 
     @model_validator(mode="after")
     def _parses(self) -> PatternConfig:
@@ -51,14 +51,22 @@ class PatternConfig(Settings):
 
 class VotingConfig(Settings):
     provisional_min_reads: int = Field(3, ge=1, description="reads before a provisional")
-    provisional_min_confidence: float = Field(0.8, ge=0, le=1)
-    provisional_min_agreement: float = Field(0.6, ge=0, le=1)
+    provisional_min_confidence: float = Field(
+        0.8, ge=0, le=1, description="the consensus's weakest character, for a provisional"
+    )
+    provisional_min_agreement: float = Field(
+        0.6, ge=0, le=1, description="share of read weight that voted for it, for a provisional"
+    )
     max_provisionals: int = Field(
         3, ge=1, description="per track: the first plus corrections when the text changes"
     )
-    final_min_reads: int = Field(2, ge=1)
-    final_min_confidence: float = Field(0.5, ge=0, le=1)
-    final_min_agreement: float = Field(0.5, ge=0, le=1)
+    final_min_reads: int = Field(2, ge=1, description="reads that voted, for a final")
+    final_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="the consensus's weakest character, for a final"
+    )
+    final_min_agreement: float = Field(
+        0.5, ge=0, le=1, description="share of read weight that voted for it, for a final"
+    )
     # A short track whose every read differs (a plate far away, before its car was tracked) can
     # compose a confident-looking string that no frame showed.
     final_min_repeats: int = Field(
@@ -70,7 +78,9 @@ class VotingConfig(Settings):
     min_plate_length: int = Field(4, ge=1, description="shorter consensus reads are no event")
     reappear_window_s: float = Field(10.0, ge=0, description="same plate again = same vehicle")
     dedupe_max_distance: int = Field(1, ge=0, description="edits that still mean the same plate")
-    dedupe_min_similarity: float = Field(0.8, ge=0, le=1)
+    dedupe_min_similarity: float = Field(
+        0.8, ge=0, le=1, description="and this similar (1 - edits / length)"
+    )
     max_track_duration_s: float | None = Field(
         60.0, gt=0, description="parked car: its final after this long (null: only at the end)"
     )
@@ -80,7 +90,9 @@ class VotingConfig(Settings):
     max_reads_per_track: int = Field(
         200, ge=1, description="older reads are dropped (the best crop is kept apart)"
     )
-    consensus: ConsensusConfig = Field(default_factory=ConsensusConfig)
+    consensus: ConsensusConfig = Field(
+        default_factory=ConsensusConfig, description="how a track's reads are voted"
+    )
     regions: list[str] | None = Field(
         None,
         description="shipped formats of these regions only; they also repair reads (unset: all"
