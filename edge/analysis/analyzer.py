@@ -61,12 +61,15 @@ from edge.vote.voter import PlateVoter, crop_quality
 class TrackOverlay:
     """A track as drawn on an annotated frame."""
 
-    track_id: int
+    track_id: int  # the tracker's id of this track (vehicles and plates share one counter)
     kind: str  # "vehicle" | "plate"
     box: BoxTuple
     matched: bool  # matched a detection in the last analysed frame
     plate: str | None = None  # current consensus (plates)
     status: str | None = None  # None | "provisional" | "final"
+    vote_key: int | None = None  # plates: the vote it feeds (its vehicle's id when linked)
+    confidence: float | None = None  # plates: the consensus confidence
+    linked: bool = False  # plates: tied to a vehicle track
 
 
 @dataclass
@@ -331,14 +334,17 @@ class CameraAnalyzer:
                 continue
             key = self.keys.key_of(t.track_id)
             plate = status = None
+            confidence = None
             if key is not None:
                 cons = self.voter.current(key)
                 plate = cons.text if cons is not None else None
+                confidence = cons.confidence if cons is not None else None
                 state = self.keys.states.get(key)
                 status = state.status if state is not None else None
+            linked = self.linker.vehicle_of(t.track_id) is not None
             out.append(
                 TrackOverlay(
-                    key if key is not None else t.track_id, "plate", t.box, t.matched, plate, status
+                    t.track_id, "plate", t.box, t.matched, plate, status, key, confidence, linked
                 )
             )
         return out

@@ -129,6 +129,7 @@ def replay(
     install_signals: bool = True,
     strict: bool = False,
     drain_timeout_s: float = 10.0,
+    annotate_all: bool = False,
 ) -> ReplayResult:
     """Run the (single, file) camera of ``cfg`` to its end (or SIGINT/SIGTERM when
     ``install_signals``) and return the summary. At the end the sinks get up to
@@ -143,7 +144,7 @@ def replay(
         raise FileNotFoundError(f"video not found: {video}")
     total, fps = video_info(video)
     name = cfg.enabled_cameras[0].name
-    annotator = VideoAnnotator(annotate, fps or 25.0) if annotate else None
+    annotator = VideoAnnotator(annotate, fps or 25.0, everything=annotate_all) if annotate else None
 
     def on_frame(frame, result, sampled, overlays):  # type: ignore[no-untyped-def]
         if annotator is not None:

@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         annotate=args.annotate,
         progress=not args.no_progress,
         drain_timeout_s=args.drain_timeout,
+        annotate_all=args.annotate_all,
     )
     for line in format_summary(result):
         print(line, file=sys.stderr)
@@ -121,7 +122,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("video", metavar="VIDEO", help="video file (mp4, mkv, avi, ...)")
     p.add_argument("--events", metavar="OUT.jsonl", help="write events as JSON Lines")
-    p.add_argument("--annotate", metavar="OUT.mp4", help="write the annotated video")
+    p.add_argument("--annotate", metavar="OUT.mp4", help="write the annotated video (H.264)")
+    p.add_argument(
+        "--annotate-all",
+        action="store_true",
+        help="draw every plate track, also unsure ones tied to no vehicle (hidden by default)",
+    )
     p.add_argument(
         "--sample-every",
         type=int,
