@@ -68,8 +68,20 @@ def _run(args: argparse.Namespace) -> int:
         stale_after_s=args.stale_after,
         history_enabled=history is not None,
     )
+    from edge.dashboard.security import ANY_INTERFACE, Access
+
+    token = args.token or os.environ.get("PLATEWATCH_DASHBOARD_TOKEN") or None
+    if args.host in ANY_INTERFACE:
+        print(
+            "platewatch dashboard: WARNING: serving on every network interface "
+            f"({args.host or 'all'}): anyone who can reach this machine sees every plate"
+            + ("" if token else "; set --token (or PLATEWATCH_DASHBOARD_TOKEN) to require one"),
+            file=sys.stderr,
+            flush=True,
+        )
+    access = Access.make(args.host, args.allowed_host, token)
     try:
-        server = DashboardServer(state, args.host, args.port, history=history)
+        server = DashboardServer(state, args.host, args.port, history=history, access=access)
     except OSError as exc:
         print(
             f"platewatch dashboard: error: cannot listen on {args.host}:{args.port}: {exc}",
@@ -124,6 +136,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="address to serve on (default 127.0.0.1; 0.0.0.0 exposes it)",
     )
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the page is reached by (besides localhost and the bound address); "
+        "requests for other names are refused (DNS rebinding); repeatable",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        help="require this access token (or env PLATEWATCH_DASHBOARD_TOKEN, kept out of `ps`): "
+        "open the page once as /?token=TOKEN, scripts send 'Authorization: Bearer TOKEN'",
+    )
     p.add_argument(
         "--max-events", type=int, default=200, help="events kept in memory and shown (default 200)"
     )

@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import paho.mqtt.client as mqtt
 
+from edge.dashboard.security import Access
 from edge.events.topics import (
     alerts_topic,
     events_topic,
@@ -57,6 +58,7 @@ from edge.sinks.mqtt import MqttSettings, make_client
 log = logging.getLogger("platewatch.dashboard")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+RETIRED_CROPS = 64  # crops of replaced events still served for images already requested
 
 # Health states of a camera card (pure function camera_health decides).
 ONLINE, OFFLINE, NO_DATA = "online", "offline", "no data"
@@ -312,6 +314,10 @@ class DashboardState:
         self._max_seen = max(1000, 20 * max_events)
         self._alerts: deque[dict[str, Any]] = deque(maxlen=max_alerts)
         self._alert_crops: dict[str, bytes] = {}  # outlive the event ring: alerts matter longer
+        # Crops of events just replaced or dropped: a browser that rendered the old row may
+        # still be fetching its image (a provisional replaced by its final a moment later
+        # answered 404 to that request and showed a console error).
+        self._retired_crops: OrderedDict[str, bytes] = OrderedDict()
         self._cameras: dict[str, _Camera] = {}
         self._status: str | None = None
         self._status_at: float | None = None
@@ -403,7 +409,7 @@ class DashboardState:
                 if old["type"] == "final" and event["type"] == "provisional":
                     return  # a late provisional never replaces the definitive reading
                 del self._events[old_id]
-                self._crops.pop(old_id, None)
+                self._retire_crop(old_id)
                 replaces.append(old_id)
                 event["alert"] = event["alert"] or old["alert"]
             self._events[eid] = event
@@ -412,7 +418,7 @@ class DashboardState:
                 self._crops[eid] = crop
             while len(self._events) > self.max_events:
                 gone_id, gone = self._events.popitem(last=False)
-                self._crops.pop(gone_id, None)
+                self._retire_crop(gone_id)
                 if self._tracks.get(track_key(gone)) == gone_id:
                     del self._tracks[track_key(gone)]
             if cam is not None and event["type"] == "final":
@@ -425,6 +431,13 @@ class DashboardState:
                 self._broadcast("camera", self._camera_view(cam))
             if alert or (event["watchlist"] is not None and event["type"] == "final"):
                 self._add_alert(event)
+
+    def _retire_crop(self, eid: str) -> None:
+        crop = self._crops.pop(eid, None)
+        if crop is not None:
+            self._retired_crops[eid] = crop
+            while len(self._retired_crops) > RETIRED_CROPS:
+                self._retired_crops.popitem(last=False)
 
     def _remember(self, eid: str) -> None:
         self._seen[eid] = None
@@ -498,7 +511,11 @@ class DashboardState:
 
     def get_crop(self, event_id: str) -> bytes | None:
         with self._lock:
-            return self._crops.get(event_id) or self._alert_crops.get(event_id)
+            return (
+                self._crops.get(event_id)
+                or self._alert_crops.get(event_id)
+                or self._retired_crops.get(event_id)
+            )
 
     # -------------------------------------------------------------- listeners (SSE)
 
@@ -656,9 +673,36 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
         self.do_GET()
 
+    def _admitted(self, url: Any) -> bool:
+        """Host check and token (edge.dashboard.security); answers the refusal itself."""
+        access = self.server.access
+        if not access.host_ok(self.headers.get("Host")):
+            self._error(
+                421,
+                f"Host {self.headers.get('Host')!r} is not one this dashboard serves (DNS "
+                "rebinding guard): use its address, or start it with --allowed-host NAME",
+            )
+            return False
+        if access.token is not None:
+            given = _qs_value(parse_qs(url.query), "token")
+            if given is not None and access.token_matches(given):
+                # One visit with ?token=... sets the cookie the page's requests then carry.
+                self.send_response(303)
+                self.send_header("Location", url.path or "/")
+                self.send_header("Set-Cookie", access.set_cookie())
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return False
+            if not access.authorized(self.headers.get("Authorization"), self.headers.get("Cookie")):
+                self._error(401, "this dashboard needs its token: open it once as /?token=TOKEN")
+                return False
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         url = urlsplit(self.path)
         path = url.path
+        if not self._admitted(url):
+            return
         try:
             if path in ("/", "/index.html"):
                 self._static("index.html")
@@ -778,8 +822,11 @@ class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True  # SSE connections never block shutdown
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], state: DashboardState, history: Any) -> None:
+    def __init__(
+        self, addr: tuple[str, int], state: DashboardState, history: Any, access: Access
+    ) -> None:
         super().__init__(addr, _Handler)
+        self.access = access
         self.state = state
         self.history = history
         self.stopping = threading.Event()
@@ -797,9 +844,10 @@ class DashboardServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         history: Any = None,
+        access: Access | None = None,
     ) -> None:
         self.state = state
-        self.httpd = _HttpServer((host, port), state, history)
+        self.httpd = _HttpServer((host, port), state, history, access or Access.make(host))
         self.host, self.port = self.httpd.server_address[:2]
         self._thread: threading.Thread | None = None
 

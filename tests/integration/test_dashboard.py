@@ -172,7 +172,8 @@ def test_final_replaces_provisional_and_duplicates_are_dropped() -> None:
     assert state.counters["duplicates"] == 2
     kind, msg = listener.queue.get_nowait()
     assert kind == "event" and msg["replaces"] == [prov.event_id]
-    assert state.get_crop(prov.event_id) is None  # its crop went with it
+    # its crop left the ring; it is still served a while for a browser already fetching it
+    assert prov.event_id not in state._crops and state.get_crop(prov.event_id) is not None
     assert state.get_crop(final.event_id) == base64.b64decode(final.crop_jpeg_b64 or "")
     # A provisional arriving after the final of its track never replaces it.
     feed(state, make_event("ZZ", type="provisional", track_uuid=tu))
@@ -195,7 +196,14 @@ def test_ring_buffers_are_bounded() -> None:
     assert [e["plate"] for e in snap["events"]] == [f"AA{i:03d}" for i in range(19, 14, -1)]
     assert len(snap["alerts"]) == 3
     assert len(state._crops) == 5 and len(state._alert_crops) == 3
-    assert state.get_crop(events[0].event_id) is None
+    from edge.dashboard.server import RETIRED_CROPS
+
+    many = DashboardState(max_events=5, max_alerts=3)
+    old = [make_event(f"BB{i:03d}") for i in range(RETIRED_CROPS + 20)]
+    for ev in old:
+        feed(many, ev)
+    assert len(many._retired_crops) == RETIRED_CROPS  # bounded too
+    assert many.get_crop(old[0].event_id) is None
     # An alert's crop outlives the event ring (alerts hold their own, bounded).
     small = DashboardState(max_events=2, max_alerts=3)
     hit = make_event("XY987ZZ", watchlist=DENY)
@@ -548,3 +556,74 @@ def test_cli_serves_and_stops_on_sigint(mosquitto: Mosquitto) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _request(
+    server: DashboardServer, path: str, headers: dict[str, str]
+) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_a_foreign_host_header_is_refused(tmp_path: Path) -> None:
+    """`curl -H 'Host: evil.example.com' :8080/api/history` used to answer 200."""
+    from edge.dashboard.security import Access
+
+    state = DashboardState("platewatch", history_enabled=True)
+    with HistoryStore(tmp_path / "h.sqlite3") as store:
+        server = DashboardServer(state, "127.0.0.1", 0, history=store).start()
+        try:
+            status, _, body = _request(server, "/api/history", {"Host": "evil.example.com"})
+            assert status == 421 and b"DNS rebinding" in body
+            status, _, _ = _request(server, "/api/history", {"Host": f"127.0.0.1:{server.port}"})
+            assert status == 200
+        finally:
+            server.stop()
+        server = DashboardServer(
+            state, "127.0.0.1", 0, history=store, access=Access.make("127.0.0.1", ["gate.lan"])
+        ).start()
+        try:
+            assert _request(server, "/api/state", {"Host": "gate.lan:8080"})[0] == 200
+        finally:
+            server.stop()
+
+
+def test_token_protects_every_path_and_sets_a_cookie() -> None:
+    from edge.dashboard.security import COOKIE, Access
+
+    state = DashboardState("platewatch")
+    server = DashboardServer(
+        state, "127.0.0.1", 0, access=Access.make("127.0.0.1", token="tok-123")
+    ).start()
+    host = {"Host": f"127.0.0.1:{server.port}"}
+    try:
+        for path in ("/", "/api/state", "/api/stream", "/static/app.js"):
+            assert _request(server, path, host)[0] == 401, path
+        assert _request(server, "/api/state", {**host, "Authorization": "Bearer tok-123"})[0] == 200
+        status, headers, _ = _request(server, "/?token=tok-123", host)
+        assert status == 303 and headers["location"] == "/"
+        cookie = headers["set-cookie"].split(";")[0]
+        assert cookie == f"{COOKIE}=tok-123"
+        assert _request(server, "/api/state", {**host, "Cookie": cookie})[0] == 200
+        assert _request(server, "/?token=wrong", host)[0] == 401
+    finally:
+        server.stop()
+
+
+def test_replaced_events_crop_is_still_served() -> None:
+    """The browser may still be fetching the crop of a provisional its final just replaced
+    (the flaky 404 of the browser test)."""
+    state = DashboardState("platewatch")
+    tu = str(uuid.uuid4())
+    prov = make_event("MH12AB0", type="provisional", track_uuid=tu)
+    final = make_event("MH12AB9", track_uuid=tu)
+    state.handle_message("platewatch/gate/events", prov.to_bytes())
+    state.handle_message("platewatch/gate/events", final.to_bytes())
+    ids = [e["event_id"] for e in state.snapshot()["events"]]
+    assert ids == [final.event_id]
+    assert state.get_crop(prov.event_id) is not None and state.get_crop(final.event_id)

@@ -28,14 +28,18 @@ function el(tag, cls, text) {
 
 // ------------------------------------------------------------------ formatting
 
+// Date and time, in the browser's time zone, the same for live rows and history results.
 function fmtTime(iso) {
   if (!iso) return "";
   const d = new Date(iso);
   if (isNaN(d)) return iso;
-  const now = new Date();
   const hms = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-  if (d.toDateString() === now.toDateString()) return hms;
-  return d.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + hms;
+  return d.toLocaleDateString([], { year: "numeric", month: "short", day: "numeric" }) + " " + hms;
+}
+
+// The time a row shows is the time it is ordered by: the vehicle's last sighting.
+function seenAt(ev) {
+  return ev.last_seen || ev.first_seen || "";
 }
 
 function fmtNum(v, digits, unit) {
@@ -186,7 +190,9 @@ function buildEvent(ev) {
 
   const line2 = el("div", "line2");
   line2.append(el("span", "cam", ev.camera));
-  line2.append(el("span", "time", fmtTime(ev.last_seen || ev.first_seen)));
+  const time = el("span", "time", fmtTime(seenAt(ev)));
+  time.dataset.iso = seenAt(ev);
+  line2.append(time);
   if (ev.direction) {
     const arrows = { entry: "→ entry", exit: "← exit", unknown: "· direction unknown" };
     line2.append(el("span", "dir-" + ev.direction, arrows[ev.direction] || ev.direction));
@@ -218,6 +224,9 @@ function nodeFor(ev) {
 }
 
 function renderEvents() {
+  // Newest sighting first: a final published late (its car left long ago) goes below the cars
+  // seen since, where its time belongs. ISO 8601 UTC strings sort as times.
+  S.events.sort((a, b) => (seenAt(a) < seenAt(b) ? 1 : seenAt(a) > seenAt(b) ? -1 : 0));
   const visible = S.events.filter((e) => !S.cameraFilter || e.camera === S.cameraFilter);
   const live = new Set(S.events.map((e) => e.event_id));
   for (const id of [...S.nodes.keys()]) if (!live.has(id)) S.nodes.delete(id);
