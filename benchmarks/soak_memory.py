@@ -355,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         help="tiny stand-in models even if models/ has some",
     )
     p.add_argument("--real-detections", action="store_true", help="no scripted scene")
-    p.add_argument("--sample-rss", type=int, default=2000, help="RSS sample period (frames)")
+    p.add_argument(
+        "--sample-rss",
+        type=int,
+        default=None,
+        help="RSS sample period in frames (default: 2000, or frames/20 for short runs)",
+    )
     p.add_argument("--history-rows", type=int, default=2000, help="history max_rows bound")
     p.add_argument("--json", type=Path, default=None, help="also write the result (+ samples)")
     p.add_argument(
@@ -364,6 +369,21 @@ def main(argv: list[str] | None = None) -> int:
         help="run edge.vote.voter.levenshtein uncached (separates its bounded cache from a leak)",
     )
     args = p.parse_args(argv)
+    if args.frames < 40:
+        p.error("--frames must be >= 40 (a slope needs samples)")
+    if args.sample_rss is None:
+        args.sample_rss = max(1, min(2000, args.frames // 20))
+    if args.frames // args.sample_rss < 4:
+        p.error(
+            f"--sample-rss {args.sample_rss} gives fewer than 4 samples in {args.frames} frames"
+        )
+    if args.standin_models:
+        try:
+            import onnx  # noqa: F401 - the stand-in models are built with it
+        except ImportError:
+            p.error(
+                "--standin-models builds tiny ONNX models with the onnx package: pip install onnx"
+            )
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
 

@@ -201,7 +201,7 @@ class CameraAnalyzer:
             if key not in decided:
                 decisions += self._end_key(key)
         self._overlays = []
-        out = self._publishable(decisions)
+        out = self._publishable(decisions, stream_end=True)
         if self.geometry is not None:
             for t in removed:
                 self.geometry.forget(t.track_id)
@@ -282,7 +282,9 @@ class CameraAnalyzer:
 
     # ------------------------------------------------------------------ decisions out
 
-    def _publishable(self, decisions: Sequence[tuple[int, PlateDecision]]) -> list[PlateDecision]:
+    def _publishable(
+        self, decisions: Sequence[tuple[int, PlateDecision]], stream_end: bool = False
+    ) -> list[PlateDecision]:
         out = []
         for key, d in decisions:
             state = self.keys.states.get(key) or KeyState()
@@ -296,7 +298,7 @@ class CameraAnalyzer:
             if d.duplicate_of is not None:
                 self.counters.duplicates += 1
                 continue
-            if is_static_text(state, d, self.events, self._diagonal):
+            if is_static_text(state, d, self.events, self._diagonal, stream_end):
                 self.counters.static_plates += 1
                 continue
             if d.type is DecisionType.PROVISIONAL and not self.events.provisional:

@@ -11,7 +11,11 @@ from edge.types import DecisionType, PlateDecision
 
 
 def is_static_text(
-    state: KeyState, decision: PlateDecision, config: EventsConfig, diagonal: float | None
+    state: KeyState,
+    decision: PlateDecision,
+    config: EventsConfig,
+    diagonal: float | None,
+    stream_end: bool = False,
 ) -> bool:
     """True when ``decision`` is about static text and must not become an event.
 
@@ -19,6 +23,9 @@ def is_static_text(
     unmoved, unlinked plate is held back (too early to tell a sign from a car the detector did
     not box; the final decides). Parked cars are unaffected: their plates are tied to a vehicle
     track nearly all the time, and a car passing in front of a sign links it only for a moment.
+    At the end of a stream (``stream_end``: a file ended, the service stops) an unmoved, unlinked
+    plate that never reached the window is not a vehicle either: a clip shorter than
+    ``static_plate_s`` must not turn the sign into a final.
     """
     if config.static_plate_s is None or diagonal is None:
         return False
@@ -27,6 +34,6 @@ def is_static_text(
     moved = math.hypot(*decision.displacement) if decision.displacement is not None else 0.0
     if moved > config.static_max_move * diagonal:
         return False
-    if decision.type is DecisionType.PROVISIONAL:
+    if decision.type is DecisionType.PROVISIONAL or stream_end:
         return True
     return decision.last_seen - decision.first_seen >= config.static_plate_s

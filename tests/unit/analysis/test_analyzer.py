@@ -149,3 +149,21 @@ def test_second_plate_track_joining_a_vehicle_keeps_time_order() -> None:
     events += an.finish()
     finals = [e for e in events if e.type == "final"]
     assert [e.plate for e in finals] == ["AB123CD"] and finals[0].track_id == 1
+
+
+def test_a_clip_shorter_than_the_static_window_does_not_make_the_sign_a_final() -> None:
+    """1 s of a static EXIT sign (static_plate_s is 2 s): at the end of the stream it is still
+    not a vehicle; a moving unlinked plate and a parked car still get their finals."""
+    an = CameraAnalyzer("cam")
+    out = []
+    for i in range(25):
+        out += an.update(*_fa(i, [], [_plate((300.0 + (i % 2), 200, 380, 220), "EXI7")]))
+    assert out + an.finish() == []
+    moving = CameraAnalyzer("cam")
+    for i in range(25):
+        moving.update(*_fa(i, [], [_plate((300.0 + 8 * i, 200, 380 + 8 * i, 220), "AB1234")]))
+    assert [d.plate for d in moving.finish()] == ["AB1234"]
+    parked = CameraAnalyzer("cam")
+    for i in range(25):
+        parked.update(*_fa(i, [[200, 100, 500, 300]], [_plate((300.0, 200, 380, 220), "CD5678")]))
+    assert [d.plate for d in parked.finish()] == ["CD5678"]
