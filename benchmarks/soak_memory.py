@@ -60,6 +60,15 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def threads_now() -> int:
+    """OS threads of this process (capture, inference, sinks, MQTT, watchdog, ...)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return threading.active_count()
+
+
 def slope_per_10k(frames: list[int], rss: list[float]) -> float:
     """Least-squares slope of RSS (MB) against frames, times 10 000."""
     if len(frames) < 2:
@@ -245,6 +254,7 @@ def run(args: argparse.Namespace) -> dict:
     store = HistoryStore(work / "history.sqlite3", max_rows=args.history_rows, prune_every=100)
     counter = CountSink()
     samples: list[tuple[int, float]] = []
+    thread_counts: list[int] = []
     times: list[float] = []
     import edge.vote.consensus as consensus
     import edge.vote.voter as voter
@@ -254,6 +264,7 @@ def run(args: argparse.Namespace) -> dict:
         consensus.levenshtein = voter.levenshtein = cached.__wrapped__  # type: ignore[attr-defined]
     done = threading.Event()
     target = args.frames
+    deadline = time.monotonic() + 60 * args.minutes if args.minutes else None
 
     pipe: Pipeline
 
@@ -261,8 +272,9 @@ def run(args: argparse.Namespace) -> dict:
         n = pipe.cameras[0].frames
         if n % args.sample_rss == 0:
             samples.append((n, rss_mb()))
+            thread_counts.append(threads_now())
             times.append(time.monotonic())
-        if n >= target:
+        if n >= target or (deadline is not None and time.monotonic() >= deadline):
             done.set()
 
     cfg = AppConfig(
@@ -339,6 +351,9 @@ def run(args: argparse.Namespace) -> dict:
             "geometry_tracks": an.geometry.active_tracks if an.geometry is not None else 0,
         },
         "watchdog": summary.watchdog,
+        "threads_start": thread_counts[warm] if thread_counts else None,
+        "threads_end": thread_counts[-1] if thread_counts else None,
+        "threads_max": max(thread_counts) if thread_counts else None,
         "rss_samples": samples if args.json else None,
     }
     return result
@@ -355,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
         help="tiny stand-in models even if models/ has some",
     )
     p.add_argument("--real-detections", action="store_true", help="no scripted scene")
+    p.add_argument(
+        "--minutes", type=float, default=None, help="also stop after this long (a timed soak)"
+    )
     p.add_argument(
         "--sample-rss",
         type=int,
@@ -411,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         f"entries at the end; frames/s first quarter {r['fps_first_quarter']}, last quarter "
         f"{r['fps_last_quarter']}"
     )
+    print(f"threads start {r['threads_start']}, end {r['threads_end']}, max {r['threads_max']}")
     print(f"live state at the end: {r['live_state']}; watchdog: {r['watchdog']}")
     return 0
 

@@ -318,3 +318,57 @@ def validate_against_schema_file(obj: object, schema_name: str) -> None:
         return
     errors = _mini_validate(obj, schema, schema, "$")
     assert not errors, f"{schema_name}: " + "; ".join(errors)
+
+
+def make_certs(d: Path, server_name: str = "127.0.0.1") -> dict[str, Path]:
+    """A throwaway CA and a server certificate for ``server_name`` (an IP or a DNS name; EC
+    keys: fast to generate); ``other_ca`` is a second CA that signed nothing here."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=20)
+
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=platewatch-test-ca",
+    )
+    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={server_name}")
+    kind = "IP" if server_name.replace(".", "").isdigit() else "DNS"
+    (d / "san.ext").write_text(f"subjectAltName={kind}:{server_name}\n")
+    run(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
+    run("req", "-x509", *ec, "-keyout", "other.key", "-out", "other.pem", "-days", "2",
+        "-subj", "/CN=some-other-ca")  # fmt: skip
+    for name in ("server.key", "server.pem", "ca.pem", "other.pem"):
+        os.chmod(d / name, 0o644)  # mosquitto may run as another user
+    return {
+        "ca": d / "ca.pem",
+        "cert": d / "server.pem",
+        "key": d / "server.key",
+        "other_ca": d / "other.pem",
+    }

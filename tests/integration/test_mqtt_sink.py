@@ -21,7 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import free_port, wait_until
+from support import free_port, make_certs, wait_until
 
 from edge.events.schema import CameraStats, PlateEvent, utc_now
 from edge.sinks.mqtt import MqttSettings, MqttSink
@@ -443,57 +443,12 @@ def test_spool_full_sink_keeps_finals(mosquitto, tmp_path):  # type: ignore[no-u
 # ----------------------------------------------------------------------- TLS and credentials
 
 
-def _make_certs(d: Path) -> dict[str, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 (EC keys: fast to generate)."""
-    d.mkdir(parents=True, exist_ok=True)
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=20)
-
-    run(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=platewatch-test-ca",
-    )
-    run("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    )
-    for name in ("server.key", "server.pem", "ca.pem"):
-        os.chmod(d / name, 0o644)  # mosquitto may run as another user
-    return {"ca": d / "ca.pem", "cert": d / "server.pem", "key": d / "server.key"}
-
-
 @pytest.mark.skipif(
     not shutil.which("openssl") or not shutil.which("mosquitto_passwd"),
     reason="needs openssl and mosquitto_passwd",
 )
 def test_tls_and_password(mosquitto_factory, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
-    certs = _make_certs(tmp_path / "certs")
+    certs = make_certs(tmp_path / "certs")
     pwfile = tmp_path / "passwd"
     subprocess.run(
         ["mosquitto_passwd", "-b", "-c", str(pwfile), "cam", "s3cret"],
