@@ -33,6 +33,7 @@ import numpy as np
 from edge.detect.alpr import PROTECT_CONFIDENCE, apply_formats
 from edge.detect.images import ImageError, read_image
 from edge.detect.plate_input import expand_box
+from edge.detect.stills import ReadFilter
 from edge.detect.vision import box_iou
 from edge.eval.labels import (
     IMAGE_SUFFIXES,
@@ -179,6 +180,7 @@ class Tally:
     exact: int = 0
     folded: int = 0
     false_detections: int = 0
+    filtered: int = 0
     gt_crops: int = 0
     ocr_exact: int = 0
     ocr_folded: int = 0
@@ -193,6 +195,7 @@ class Tally:
             "exact",
             "folded",
             "false_detections",
+            "filtered",
             "gt_crops",
             "ocr_exact",
             "ocr_folded",
@@ -211,6 +214,7 @@ class Tally:
             "exact_read_rate": rate(self.exact, self.with_text),
             "folded_read_rate": rate(self.folded, self.with_text),
             "false_detections": self.false_detections,
+            "filtered": self.filtered,
             "ocr_gt_crops_exact": rate(self.ocr_exact, self.gt_crops),
             "ocr_gt_crops_folded": rate(self.ocr_folded, self.gt_crops),
             "median_ms": round(statistics.median(self.ms), 1) if self.ms else None,
@@ -218,12 +222,19 @@ class Tally:
 
 
 def evaluate(
-    samples: Iterable[Sample], alpr: Any, formats_for: Any = None
+    samples: Iterable[Sample],
+    alpr: Any,
+    formats_for: Any = None,
+    keep: ReadFilter | None = None,
 ) -> tuple[dict[str, Tally], list[dict[str, Any]]]:
-    """Run the pipeline on every sample; per-region tallies and a per-plate detail list.
+    """Run the still-image path (``Alpr.process_still``, as ``platewatch image``) on every
+    sample; per-region tallies and a per-plate detail list.
 
     ``formats_for(region)`` gives the plate formats that validate the reads of a sample's region
-    (None: raw reads), as OpenALPR's benchmark runs each country with its own configuration."""
+    (None: no region chosen), as OpenALPR's benchmark runs each country with its own
+    configuration. ``keep``: the reads ``platewatch image`` prints (None: every read). Recall
+    counts every detected plate; read rates and false detections only the plates kept, so a
+    labelled plate whose read the filter drops counts as not read (and in ``filtered``)."""
     tallies: dict[str, Tally] = {}
     details: list[dict[str, Any]] = []
     for sample in samples:
@@ -234,15 +245,14 @@ def evaluate(
             raise ValueError(f"{sample.image}: {exc}") from exc
         t0 = time.perf_counter()
         formats = formats_for(sample.region) if formats_for is not None else None
-        results = (
-            alpr.process(image, formats) if formats is not None else alpr.process(image)
-        ).plates
+        results = alpr.process_still(image, formats).plates
         t.ms.append((time.perf_counter() - t0) * 1e3)
         t.images += 1
+        kept = [keep is None or keep.keeps(r.plate.read, alpr.shipped_formats) for r in results]
         gt = np.array([p.box for p in sample.plates], dtype=np.float32).reshape(-1, 4)
         pred = np.array([r.box for r in results], dtype=np.float32).reshape(-1, 4)
         matches = match_plates(gt, pred)
-        t.false_detections += len(results) - sum(m is not None for m in matches)
+        t.false_detections += sum(kept) - sum(m is not None and kept[m] for m in matches)
         h, w = image.shape[:2]
         crops = [
             image[y1:y2, x1:x2]
@@ -253,7 +263,8 @@ def evaluate(
         for g, (plate, m, gt_read) in enumerate(zip(sample.plates, matches, gt_reads, strict=True)):
             t.plates += 1
             t.found += m is not None
-            pred_text = results[m].text if m is not None else None
+            t.filtered += m is not None and not kept[m]
+            pred_text = results[m].text if m is not None and kept[m] else None
             if plate.text:
                 t.with_text += 1
                 t.exact += pred_text == plate.text
@@ -268,6 +279,10 @@ def evaluate(
                     "text": plate.text,
                     "found": m is not None,
                     "read": pred_text,
+                    "raw_read": None if m is None else results[m].text,
+                    "confidence": None if m is None else round(results[m].confidence, 3),
+                    "format": None if m is None else results[m].format,
+                    "variant": None if m is None else results[m].variant,
                     "gt_crop_read": gt_read.text,
                     "iou": None if m is None else round(float(iou[g, m]), 3),
                 }
@@ -296,6 +311,7 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
         ("exact", 7),
         ("folded", 7),
         ("false_det", 9),
+        ("filtered", 8),
         ("ocr_gt", 7),
         ("ocr_gt_fold", 11),
         ("ms_med", 7),
@@ -307,6 +323,7 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
         "exact_read_rate",
         "folded_read_rate",
         "false_detections",
+        "filtered",
         "ocr_gt_crops_exact",
         "ocr_gt_crops_folded",
         "median_ms",

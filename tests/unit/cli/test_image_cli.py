@@ -17,8 +17,10 @@ import pytest
 from standin_models import make_detector, make_reader
 
 from edge.cli import main
+from edge.cli.image import CSV_HEADER
 from edge.detect.models import default_models_dir
 from edge.eval.evaluate import fold, match_plates
+from edge.vote.formats import DEFAULT_PATTERNS, PlateFormats
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = default_models_dir()  # $PLATEWATCH_MODELS or <repo>/models
@@ -27,7 +29,8 @@ DEV = DATA / "openalpr-dev"
 
 # In a 256x128 frame letterboxed to 64x64 (scale 0.25, 16 px pad), the stand-in detector's
 # plate (20, 30, 40, 38) is the frame box (80, 56, 160, 88) inside vehicle (40, 16, 200, 120).
-PLATE_BOX = [80.0, 56.0, 160.0, 88.0]
+PLATE_BOX = [80, 56, 160, 88]
+REGION_OF = {str(p["name"]): str(p["region"]) for p in DEFAULT_PATTERNS}
 
 
 @pytest.fixture()
@@ -66,10 +69,16 @@ def test_missing_and_corrupt_files_do_not_stop_the_run(
     assert "missing.png" in err and "corrupt.jpg" in err and "good.jpg" not in err
     (plate,) = lines[2]["plates"]
     assert plate["text"] == "ABC123"
-    assert plate["box"] == pytest.approx(PLATE_BOX, abs=0.1)
-    assert plate["vehicle_box"] == pytest.approx([40, 16, 200, 120], abs=0.1)
+    assert plate["box"] == PLATE_BOX and all(isinstance(v, int) for v in plate["box"])
+    assert plate["vehicle_box"] == [40, 16, 200, 120]
     assert len(plate["char_confidences"]) == 6 and 0 < plate["confidence"] <= 1
-    assert set(lines[2]) == {"image", "plates", "ms"} and lines[2]["ms"] >= 0
+    # no region chosen: the format is a label, the first shipped one the text fits
+    label = PlateFormats.default(None).match("ABC123")
+    assert (plate["format"], plate["region"]) == (label, REGION_OF[label])
+    assert set(lines[2]) == {"schema_version", "image", "width", "height", "plates", "ms"}
+    assert lines[2]["schema_version"] == "1.0" and lines[2]["ms"] >= 0
+    assert (lines[2]["width"], lines[2]["height"]) == (256, 128)
+    assert all(r["schema_version"] == "1.0" for r in lines)
 
 
 def test_all_good_exits_zero_and_walks_folders(
@@ -99,8 +108,10 @@ def test_csv_output(tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[
     rc = main(["image", str(good), str(blank), "--csv", "--models", str(models)])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rc == 1
-    assert rows[0]["text"] == "ABC123" and float(rows[0]["x1"]) == pytest.approx(80, abs=0.1)
-    assert rows[0]["vehicle_x2"] == "200.0" and rows[0]["error"] == ""
+    assert list(rows[0]) == CSV_HEADER
+    assert rows[0]["text"] == "ABC123" and rows[0]["x1"] == "80" and rows[0]["y2"] == "88"
+    assert rows[0]["vehicle_x2"] == "200" and rows[0]["error"] == ""
+    assert rows[0]["schema_version"] == "1.0" and rows[0]["format"] != ""
     assert rows[1]["image"].endswith("blank.bmp") and "empty" in rows[1]["error"]
 
 
