@@ -13,6 +13,9 @@ import csv
 import json
 import sys
 import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TextIO
 
 from edge.detect.images import (
@@ -212,6 +215,49 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _load(
+    path: str, problem: str | None, max_pixels: int, min_long_side: int | None
+) -> DecodedImage:
+    if problem:
+        raise ImageError(problem)
+    return decode_image(path, max_pixels, min_long_side)
+
+
+def decoded_images(
+    paths: list[str],
+    max_pixels: int = MAX_PIXELS,
+    min_long_side: int | None = None,
+    prefetch: bool = True,
+) -> Iterator[tuple[str, DecodedImage | ImageError]]:
+    """(path, decoded image or the reason it is not) for every input, in order. ``prefetch``:
+    the next file is read and decoded in a worker thread while the caller works on this one
+    (file reads and OpenCV decoding release the GIL, so the models' thread loses nothing);
+    at most two decoded images are alive at a time."""
+    items = iter_images(paths)
+    if not prefetch:
+        for path, problem in items:
+            try:
+                yield path, _load(path, problem, max_pixels, min_long_side)
+            except ImageError as exc:
+                yield path, exc
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="image-decode") as pool:
+        pending: deque[tuple[str, Future[DecodedImage]]] = deque()
+        for path, problem in items:
+            pending.append((path, pool.submit(_load, path, problem, max_pixels, min_long_side)))
+            if len(pending) > 1:
+                yield _outcome(*pending.popleft())
+        while pending:
+            yield _outcome(*pending.popleft())
+
+
+def _outcome(path: str, future: Future[DecodedImage]) -> tuple[str, DecodedImage | ImageError]:
+    try:
+        return path, future.result()
+    except ImageError as exc:
+        return path, exc
+
+
 def process_images(
     paths: list[str],
     alpr: Any,
@@ -221,6 +267,7 @@ def process_images(
     keep: ReadFilter | None = DEFAULT_FILTER,
     max_pixels: int = MAX_PIXELS,
     min_long_side: int | None = None,
+    prefetch: bool = True,
 ) -> int:
     """Run ``alpr`` on every image; returns the number of inputs that failed."""
     out = out or sys.stdout  # looked up per call: tests and wrappers swap sys.stdout
@@ -229,11 +276,10 @@ def process_images(
     if writer is not None:
         writer.writerow(CSV_HEADER)
     failed = 0
-    for path, problem in iter_images(paths):
+    for path, decoded in decoded_images(paths, max_pixels, min_long_side, prefetch):
         try:
-            if problem:
-                raise ImageError(problem)
-            decoded = decode_image(path, max_pixels, min_long_side)
+            if isinstance(decoded, ImageError):
+                raise decoded
             t0 = time.perf_counter()
             result = alpr.process_still(decoded.image)
             ms = (time.perf_counter() - t0) * 1e3
