@@ -146,6 +146,23 @@ def test_hostile_files_are_reported_and_the_files_after_them_still_read(
     assert [r["plates"][0]["text"] for r in goods] == ["ABC123"] * 4
 
 
+def test_prefetch_gives_the_same_results_in_the_same_order(tmp_path: Path) -> None:
+    from edge.cli.image import decoded_images
+    from edge.detect.images import DecodedImage, ImageError
+
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    paths = [str(_image(tmp_path / "a.png")), str(tmp_path / "bad.jpg"), str(tmp_path / "nope")]
+    paths.append(str(_image(tmp_path / "b.jpg", (64, 32))))
+    runs = [list(decoded_images(paths, prefetch=p)) for p in (True, False)]
+    assert [p for p, _ in runs[0]] == [p for p, _ in runs[1]] == paths
+    for (_, a), (_, b) in zip(*runs, strict=True):
+        assert type(a) is type(b)
+        if isinstance(a, DecodedImage):
+            assert isinstance(b, DecodedImage) and np.array_equal(a.image, b.image)
+        else:
+            assert isinstance(a, ImageError) and str(a) == str(b)
+
+
 def test_max_pixels_option(
     tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
