@@ -151,7 +151,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         "--all",
         dest="keep_all",
         action="store_true",
-        help="print every plate the detector found, however it read (empty reads included)",
+        help="keep every plate the detector found, however it read (empty reads included)",
     )
 
 

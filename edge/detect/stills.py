@@ -24,6 +24,7 @@ one read per plate (`choose_read`, pure):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,13 +33,15 @@ from dataclasses import dataclass
 from edge.types import BoxTuple, Detections, Plate, StageTimings, TextRead
 from edge.vote.formats import DIGITS, LETTERS, PlateFormats, PlatePattern
 
-# The dev-set measurement behind the default variants (openalpr-dev, shipped models, 155
-# plates; `python benchmarks/bench_stills.py --search` re-measures them for new models): the
-# usual 8 % crop alone reads 44 of 81 US plates, the same box 5 % shorter (characters filling
-# more of the reader's height: a slight vertical stretch) 61. Of the sets tried, these four
-# (tight, short, wide, wider: every side 0-20 % wider, never taller) read the most plates
-# (exact 83.9 % with region formats, against 81.9-82.6 % for the best sets with the usual crop
-# in them or with fewer variants). Each variant costs about 0.5 ms of reader time per plate.
+# The default variants, chosen on openalpr-dev (155 plates, the shipped models; re-measure for
+# other models with `python benchmarks/bench_stills.py --search`): the usual 8 % crop alone
+# reads 44 of 81 US plates exactly, the same box 5 % shorter (the characters fill more of the
+# reader's height: a slight vertical stretch) 61. Of nine hand-made sets of 3-5 variants these
+# four (every side 0-20 % out, never taller) read the most: exact 83.9 % with region formats,
+# 83.2 % without (the usual crop alone: 72.9 / 67.7 %). Sets grown greedily on the whole dev set
+# reach 85.8 %, but grown on one half they read fewer plates of the other half than these four
+# (125.4 against 129.5 exact reads of 2 x ~78, over 16 random halves): that gain is noise.
+# Each variant costs about 0.5 ms of reader time per plate on one CPU thread.
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,9 @@ DEFAULT_VARIANTS: tuple[CropVariant, ...] = (
 )
 
 # A pattern accepting more letter/digit layouts than this is a catch-all (Germany: 32 layouts,
-# India 8, Finland 6): it fits about a third of openalpr-dev's US plates one swap away (de: 22 of
-# 77), so a read fitting it says nothing about the plate's country. The fixed layouts of Brazil,
-# the Netherlands, Italy, France, Spain, the UK, and Ecuador (2) and Croatia (4), do.
+# India 8, Finland 6): Germany's fits 22 of openalpr-dev's 77 found US plates one swap away, so
+# a read fitting it says little about the plate's country. The one-layout formats of Brazil,
+# the Netherlands, Italy, France, Spain and the UK say more, as do Ecuador's 2 and Croatia's 4.
 MAX_LAYOUTS = 4
 
 
@@ -79,6 +82,7 @@ def variant_box(
     return cx1, cy1, cx2, cy2
 
 
+@functools.cache
 def pattern_layouts(pattern: PlatePattern) -> int:
     """How many letter/digit layouts a pattern accepts (``[A-Z]{3}[0-9]{3,4}``: 2)."""
     kinds = [

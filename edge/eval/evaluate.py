@@ -8,11 +8,14 @@ Formats:
   text optional, from ``NAME.plate.txt`` (one text per plate box, in label order) or
   ``--texts CSV`` (``file,text`` rows, in label order for images with several plates).
 
-Metrics, per region and overall: plate recall (a labelled plate counts as found when a
-predicted plate box overlaps it with IoU > 0.4, one-to-one), exact read rate (end to end: found
-AND read exactly), O/0-I/1-folded read rate, false detections (predicted plates matching no
-label; note openalpr-dev labels one plate per image, so other real plates in a scene count
-here), and OCR accuracy on ground-truth crops (the reader alone on the labelled boxes).
+Metrics, per region and overall, of the still-image path ``platewatch image`` runs
+(``Alpr.process_still``: crop variants, one read kept per plate, then its read filter): plate
+recall (a labelled plate counts as found when a predicted plate box overlaps it with IoU > 0.4,
+one-to-one; every detected plate counts, read or not), exact read rate (end to end: found, kept
+by the filter AND read exactly), O/0-I/1-folded read rate, false detections (kept plates
+matching no label; note openalpr-dev labels one plate per image, so other real plates in a
+scene count here), filtered (found labelled plates whose read the filter drops), and OCR
+accuracy on ground-truth crops (the reader alone on the labelled boxes, the usual 8 % crop).
 
 Labels are read by edge.eval.labels (the same parsers the training importers use), so
 evaluation runs on a runtime-only install without the training package.
@@ -279,7 +282,7 @@ def evaluate(
                     "text": plate.text,
                     "found": m is not None,
                     "read": pred_text,
-                    "raw_read": None if m is None else results[m].text,
+                    "read_before_filter": None if m is None else results[m].text,
                     "confidence": None if m is None else round(results[m].confidence, 3),
                     "format": None if m is None else results[m].format,
                     "variant": None if m is None else results[m].variant,

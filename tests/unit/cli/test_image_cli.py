@@ -309,7 +309,7 @@ def test_eval_scores_what_image_prints(tmp_path: Path, capsys: pytest.CaptureFix
         assert row["recall"] == 1.0 and row["exact_read_rate"] == 0.0
         assert row["filtered"] == filtered and row["false_detections"] == 0
         assert [v["name"] for v in report["crop_variants"]] == ["tight", "short", "wide", "wider"]
-        assert report["plates"][0]["raw_read"] == "H"
+        assert report["plates"][0]["read_before_filter"] == "H"
         assert report["plates"][0]["read"] == (None if filtered else "H")
     assert "filtered" in capsys.readouterr().out
 
