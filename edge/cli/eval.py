@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from edge.eval.evaluate import (
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from edge.cli.image import add_filter_arguments
     from edge.detect.models import add_model_arguments
 
     parser = subparsers.add_parser(
@@ -70,14 +72,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="auto",
         metavar="REGION",
         help="plate formats that validate/repair reads: 'auto' (each sample's region folder, "
-        "when platewatch knows its formats), 'none' (raw reads), or a comma list (default auto)",
+        "when platewatch knows its formats), 'none' (no region chosen, as `platewatch image` "
+        "without --region), or a comma list (default auto)",
     )
+    add_filter_arguments(parser)
     add_model_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge.cli.image import filter_from_args
     from edge.detect.alpr import Alpr
     from edge.detect.models import models_from_args
 
@@ -110,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
     bar = Progress(len(samples), unit="image")
     try:
-        tallies, details = evaluate(samples, alpr, formats_for, on_sample=bar.update_to)
+        keep = filter_from_args(args)
+        tallies, details = evaluate(samples, alpr, formats_for, keep, on_sample=bar.update_to)
     except ValueError as exc:
         print(f"platewatch eval: error: {exc}", file=sys.stderr)
         return 2
@@ -120,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     rows = report(tallies)
     print(
         f"{root} ({fmt}, {len(samples)} images, match IoU > {MATCH_IOU}, "
-        f"plate formats: {args.region})"
+        f"plate formats: {args.region}, "
+        + ("every read" if keep is None else f"reads kept: {keep}")
+        + ")"
     )
     print(format_table(rows))
     if args.json_out:
@@ -132,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
                     "format": fmt,
                     "match_iou": MATCH_IOU,
                     "plate_formats": args.region,
+                    "read_filter": None if keep is None else dataclasses.asdict(keep),
+                    "crop_variants": [dataclasses.asdict(v) for v in alpr.still_variants],
                     "detector": str(detector.path),
                     "reader": str(reader.path),
                     "regions": rows,

@@ -19,6 +19,16 @@ import numpy as np
 
 from edge.detect.models import Detector, Reader
 from edge.detect.plate_input import expand_box
+from edge.detect.stills import (
+    DEFAULT_VARIANTS,
+    CropVariant,
+    StillPlate,
+    StillResult,
+    choose_read,
+    region_formats,
+    variant_box,
+)
+from edge.detect.stills import apply_formats as apply_formats  # re-exported: its old home
 from edge.track.linking import assign_plates_to_vehicles
 from edge.types import (
     PLATE,
@@ -70,21 +80,6 @@ def drop_fragments(dets: Detections) -> Detections:
         return dets
     rows = [i for i in range(len(dets)) if i not in set(plates.tolist()) or i in keep]
     return dets.select(rows)
-
-
-def apply_formats(read: TextRead, formats: PlateFormats | None) -> TextRead:
-    """Repair a single read with the configured region formats (O/0, I/1... by position).
-
-    Like OpenALPR's country setting: a read that already matches a format, or that no format
-    can be reached from with a few confusable swaps, is returned unchanged. Swaps are 1:1, so
-    the per-character confidences still line up.
-    """
-    if formats is None or not read.text:
-        return read
-    fixed = formats.repair(read.text, read.char_confidences)
-    if fixed is None or fixed[0] == read.text:
-        return read
-    return TextRead(fixed[0], read.confidence, read.char_confidences)
 
 
 def build_result(
@@ -141,6 +136,7 @@ class Alpr:
         crop_margin: float = 0.08,
         vehicle_overlap: float = 0.6,
         formats: PlateFormats | None = None,
+        still_variants: Sequence[CropVariant] = DEFAULT_VARIANTS,
     ) -> None:
         if PLATE not in detector.classes:
             raise ValueError(f"detector classes {detector.classes} have no {PLATE!r} class")
@@ -151,6 +147,13 @@ class Alpr:
         # Region formats for single-frame reads (still images). The video pipeline leaves this
         # None: its voter validates and repairs the per-track consensus instead.
         self.formats = formats
+        if not still_variants:
+            raise ValueError("still_variants: at least one crop variant")
+        self.still_variants = tuple(still_variants)
+        # Every shipped format: labels still reads when no region is chosen, and (split by
+        # region) decides a plate's region from what its variants read (edge.detect.stills).
+        self.shipped_formats = PlateFormats.default(None)
+        self._by_region = region_formats(self.shipped_formats)
 
     def process(self, image: np.ndarray, formats: PlateFormats | None = None) -> FrameResult:
         """``formats`` overrides the instance's region formats for this frame."""
@@ -189,6 +192,61 @@ class Alpr:
                 )
             )
         return FrameResult(dets, tuple(plates), StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3))
+
+    def process_still(self, image: np.ndarray, formats: PlateFormats | None = None) -> StillResult:
+        """A still image: each plate cut in every crop variant (``still_variants``) from the
+        full-resolution image, all crops of all plates read in ONE reader batch, one read kept
+        per plate by `edge.detect.stills.choose_read`. ``formats`` (else the instance's) are
+        the chosen region's; None: no region chosen."""
+        formats = formats if formats is not None else self.formats
+        t0 = time.perf_counter()
+        dets = drop_fragments(self.detector.detect(image))
+        t1 = time.perf_counter()
+        h, w = image.shape[:2]
+        plate_rows = dets.indices_of(PLATE)
+        n = len(self.still_variants)
+        crop_boxes = [
+            variant_box(_box(b), w, h, v)
+            for b in dets.boxes[plate_rows]
+            for v in self.still_variants
+        ]
+        crops = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in crop_boxes]
+        reads = self.reader.read(crops)
+        choices = [
+            choose_read(reads[k * n : (k + 1) * n], formats, self.shipped_formats, self._by_region)
+            for k in range(len(plate_rows))
+        ]
+        t2 = time.perf_counter()
+        vehicle_rows = dets.indices_of(VEHICLE)
+        owners = assign_plates_to_vehicles(
+            dets.boxes[plate_rows], dets.boxes[vehicle_rows], self.vehicle_overlap
+        )
+        plates = []
+        for k, (row, choice, owner) in enumerate(
+            zip(plate_rows.tolist(), choices, owners, strict=True)
+        ):
+            vrow = None if owner is None else int(vehicle_rows[owner])
+            j = k * n + choice.variant
+            plate = Plate(
+                det_index=row,
+                box=_box(dets.boxes[row]),
+                score=float(dets.scores[row]),
+                read=choice.read,
+                crop_box=crop_boxes[j],
+                vehicle_index=vrow,
+                vehicle_box=None if vrow is None else _box(dets.boxes[vrow]),
+                crop=crops[j],
+            )
+            plates.append(
+                StillPlate(
+                    plate,
+                    choice.format,
+                    choice.region,
+                    self.still_variants[choice.variant].name,
+                    choice.repaired,
+                )
+            )
+        return StillResult(dets, tuple(plates), StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3))
 
     def infer(self, frame: Frame) -> FrameResult:
         return self.process(frame.image)

@@ -8,11 +8,14 @@ Formats:
   text optional, from ``NAME.plate.txt`` (one text per plate box, in label order) or
   ``--texts CSV`` (``file,text`` rows, in label order for images with several plates).
 
-Metrics, per region and overall: plate recall (a labelled plate counts as found when a
-predicted plate box overlaps it with IoU > 0.4, one-to-one), exact read rate (end to end: found
-AND read exactly), O/0-I/1-folded read rate, false detections (predicted plates matching no
-label; note openalpr-dev labels one plate per image, so other real plates in a scene count
-here), and OCR accuracy on ground-truth crops (the reader alone on the labelled boxes).
+Metrics, per region and overall, of the still-image path ``platewatch image`` runs
+(``Alpr.process_still``: crop variants, one read kept per plate, then its read filter): plate
+recall (a labelled plate counts as found when a predicted plate box overlaps it with IoU > 0.4,
+one-to-one; every detected plate counts, read or not), exact read rate (end to end: found, kept
+by the filter AND read exactly), O/0-I/1-folded read rate, false detections (kept plates
+matching no label; note openalpr-dev labels one plate per image, so other real plates in a
+scene count here), filtered (found labelled plates whose read the filter drops), and OCR
+accuracy on ground-truth crops (the reader alone on the labelled boxes, the usual 8 % crop).
 
 Labels are read by edge.eval.labels (the same parsers the training importers use), so
 evaluation runs on a runtime-only install without the training package.
@@ -33,6 +36,7 @@ import numpy as np
 from edge.detect.alpr import PROTECT_CONFIDENCE, apply_formats
 from edge.detect.images import ImageError, read_image
 from edge.detect.plate_input import expand_box
+from edge.detect.stills import ReadFilter
 from edge.detect.vision import box_iou
 from edge.eval.labels import (
     IMAGE_SUFFIXES,
@@ -183,6 +187,7 @@ class Tally:
     exact: int = 0
     folded: int = 0
     false_detections: int = 0
+    filtered: int = 0
     gt_crops: int = 0
     ocr_exact: int = 0
     ocr_folded: int = 0
@@ -197,6 +202,7 @@ class Tally:
             "exact",
             "folded",
             "false_detections",
+            "filtered",
             "gt_crops",
             "ocr_exact",
             "ocr_folded",
@@ -215,6 +221,7 @@ class Tally:
             "exact_read_rate": rate(self.exact, self.with_text),
             "folded_read_rate": rate(self.folded, self.with_text),
             "false_detections": self.false_detections,
+            "filtered": self.filtered,
             "ocr_gt_crops_exact": rate(self.ocr_exact, self.gt_crops),
             "ocr_gt_crops_folded": rate(self.ocr_folded, self.gt_crops),
             "median_ms": round(statistics.median(self.ms), 1) if self.ms else None,
@@ -225,12 +232,17 @@ def evaluate(
     samples: Iterable[Sample],
     alpr: Any,
     formats_for: Any = None,
+    keep: ReadFilter | None = None,
     on_sample: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Tally], list[dict[str, Any]]]:
-    """Run the pipeline on every sample; per-region tallies and a per-plate detail list.
+    """Run the still-image path (``Alpr.process_still``, as ``platewatch image``) on every
+    sample; per-region tallies and a per-plate detail list.
 
     ``formats_for(region)`` gives the plate formats that validate the reads of a sample's region
-    (None: raw reads), as OpenALPR's benchmark runs each country with its own configuration."""
+    (None: no region chosen), as OpenALPR's benchmark runs each country with its own
+    configuration. ``keep``: the reads ``platewatch image`` prints (None: every read). Recall
+    counts every detected plate; read rates and false detections only the plates kept, so a
+    labelled plate whose read the filter drops counts as not read (and in ``filtered``)."""
     tallies: dict[str, Tally] = {}
     details: list[dict[str, Any]] = []
     for done, sample in enumerate(samples, 1):
@@ -243,15 +255,14 @@ def evaluate(
             raise ValueError(f"{sample.image}: {exc}") from exc
         t0 = time.perf_counter()
         formats = formats_for(sample.region) if formats_for is not None else None
-        results = (
-            alpr.process(image, formats) if formats is not None else alpr.process(image)
-        ).plates
+        results = alpr.process_still(image, formats).plates
         t.ms.append((time.perf_counter() - t0) * 1e3)
         t.images += 1
+        kept = [keep is None or keep.keeps(r.plate.read, alpr.shipped_formats) for r in results]
         gt = np.array([p.box for p in sample.plates], dtype=np.float32).reshape(-1, 4)
         pred = np.array([r.box for r in results], dtype=np.float32).reshape(-1, 4)
         matches = match_plates(gt, pred)
-        t.false_detections += len(results) - sum(m is not None for m in matches)
+        t.false_detections += sum(kept) - sum(m is not None and kept[m] for m in matches)
         h, w = image.shape[:2]
         crops = [
             image[y1:y2, x1:x2]
@@ -262,7 +273,8 @@ def evaluate(
         for g, (plate, m, gt_read) in enumerate(zip(sample.plates, matches, gt_reads, strict=True)):
             t.plates += 1
             t.found += m is not None
-            pred_text = results[m].text if m is not None else None
+            t.filtered += m is not None and not kept[m]
+            pred_text = results[m].text if m is not None and kept[m] else None
             if plate.text:
                 t.with_text += 1
                 t.exact += pred_text == plate.text
@@ -277,6 +289,10 @@ def evaluate(
                     "text": plate.text,
                     "found": m is not None,
                     "read": pred_text,
+                    "read_before_filter": None if m is None else results[m].text,
+                    "confidence": None if m is None else round(results[m].confidence, 3),
+                    "format": None if m is None else results[m].format,
+                    "variant": None if m is None else results[m].variant,
                     "gt_crop_read": gt_read.text,
                     "iou": None if m is None else round(float(iou[g, m]), 3),
                 }
@@ -305,6 +321,7 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
         ("exact", 7),
         ("folded", 7),
         ("false_det", 9),
+        ("filtered", 8),
         ("ocr_gt", 7),
         ("ocr_gt_fold", 11),
         ("ms_med", 7),
@@ -316,6 +333,7 @@ def format_table(rows: dict[str, dict[str, Any]]) -> str:
         "exact_read_rate",
         "folded_read_rate",
         "false_detections",
+        "filtered",
         "ocr_gt_crops_exact",
         "ocr_gt_crops_folded",
         "median_ms",

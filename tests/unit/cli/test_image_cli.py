@@ -14,11 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from hostile_images import encoded, png_bomb
 from standin_models import make_detector, make_reader
 
 from edge.cli import main
+from edge.cli.image import CSV_HEADER
 from edge.detect.models import default_models_dir
 from edge.eval.evaluate import fold, match_plates
+from edge.vote.formats import DEFAULT_PATTERNS, PlateFormats
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = default_models_dir()  # $PLATEWATCH_MODELS or <repo>/models
@@ -27,7 +30,8 @@ DEV = DATA / "openalpr-dev"
 
 # In a 256x128 frame letterboxed to 64x64 (scale 0.25, 16 px pad), the stand-in detector's
 # plate (20, 30, 40, 38) is the frame box (80, 56, 160, 88) inside vehicle (40, 16, 200, 120).
-PLATE_BOX = [80.0, 56.0, 160.0, 88.0]
+PLATE_BOX = [80, 56, 160, 88]
+REGION_OF = {str(p["name"]): str(p["region"]) for p in DEFAULT_PATTERNS}
 
 
 @pytest.fixture()
@@ -66,10 +70,16 @@ def test_missing_and_corrupt_files_do_not_stop_the_run(
     assert "missing.png" in err and "corrupt.jpg" in err and "good.jpg" not in err
     (plate,) = lines[2]["plates"]
     assert plate["text"] == "ABC123"
-    assert plate["box"] == pytest.approx(PLATE_BOX, abs=0.1)
-    assert plate["vehicle_box"] == pytest.approx([40, 16, 200, 120], abs=0.1)
+    assert plate["box"] == PLATE_BOX and all(isinstance(v, int) for v in plate["box"])
+    assert plate["vehicle_box"] == [40, 16, 200, 120]
     assert len(plate["char_confidences"]) == 6 and 0 < plate["confidence"] <= 1
-    assert set(lines[2]) == {"image", "plates", "ms"} and lines[2]["ms"] >= 0
+    # no region chosen: the format is a label, the first shipped one the text fits
+    label = PlateFormats.default(None).match("ABC123")
+    assert (plate["format"], plate["region"]) == (label, REGION_OF[label])
+    assert set(lines[2]) == {"schema_version", "image", "width", "height", "plates", "ms"}
+    assert lines[2]["schema_version"] == "1.0" and lines[2]["ms"] >= 0
+    assert (lines[2]["width"], lines[2]["height"]) == (256, 128)
+    assert all(r["schema_version"] == "1.0" for r in lines)
 
 
 def test_all_good_exits_zero_and_walks_folders(
@@ -99,9 +109,115 @@ def test_csv_output(tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[
     rc = main(["image", str(good), str(blank), "--csv", "--models", str(models)])
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rc == 1
-    assert rows[0]["text"] == "ABC123" and float(rows[0]["x1"]) == pytest.approx(80, abs=0.1)
-    assert rows[0]["vehicle_x2"] == "200.0" and rows[0]["error"] == ""
+    assert list(rows[0]) == CSV_HEADER
+    assert rows[0]["text"] == "ABC123" and rows[0]["x1"] == "80" and rows[0]["y2"] == "88"
+    assert rows[0]["vehicle_x2"] == "200" and rows[0]["error"] == ""
+    assert rows[0]["schema_version"] == "1.0" and rows[0]["format"] != ""
     assert rows[1]["image"].endswith("blank.bmp") and "empty" in rows[1]["error"]
+
+
+def test_hostile_files_are_reported_and_the_files_after_them_still_read(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = {
+        "bomb.png": png_bomb(),  # 50000 x 50000: OpenCV would raise on it
+        "cut.jpg": encoded(".jpg", 256, 128)[:400],  # truncated
+        "notes.jpg": b"meeting at noon\n",  # a text file named .jpg
+        "empty.png": b"",  # zero bytes
+    }
+    args = []
+    for i, (name, data) in enumerate(hostile.items()):
+        (tmp_path / name).write_bytes(data)
+        args += [str(tmp_path / name), str(_image(tmp_path / f"good{i}.jpg"))]
+    rc = main(["image", *args, "--models", str(models)])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    lines = _json_lines(out)
+    assert [Path(r["image"]).name for r in lines] == [Path(a).name for a in args]
+    errors = {Path(r["image"]).name: r["error"] for r in lines if "error" in r}
+    assert set(errors) == set(hostile)
+    assert "too large: 50000 x 50000" in errors["bomb.png"]
+    assert "truncated" in errors["cut.jpg"] and "not JPEG, PNG" in errors["notes.jpg"]
+    assert "empty" in errors["empty.png"]
+    for name in hostile:
+        assert f"{name}: " in err
+    assert "Traceback" not in err and "good" not in err
+    goods = [r for r in lines if Path(r["image"]).name.startswith("good")]
+    assert [r["plates"][0]["text"] for r in goods] == ["ABC123"] * 4
+
+
+def test_prefetch_gives_the_same_results_in_the_same_order(tmp_path: Path) -> None:
+    from edge.cli.image import decoded_images
+    from edge.detect.images import DecodedImage, ImageError
+
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    paths = [str(_image(tmp_path / "a.png")), str(tmp_path / "bad.jpg"), str(tmp_path / "nope")]
+    paths.append(str(_image(tmp_path / "b.jpg", (64, 32))))
+    runs = [list(decoded_images(paths, prefetch=p)) for p in (True, False)]
+    assert [p for p, _ in runs[0]] == [p for p, _ in runs[1]] == paths
+    for (_, a), (_, b) in zip(*runs, strict=True):
+        assert type(a) is type(b)
+        if isinstance(a, DecodedImage):
+            assert isinstance(b, DecodedImage) and np.array_equal(a.image, b.image)
+        else:
+            assert isinstance(a, ImageError) and str(a) == str(b)
+
+
+def test_max_pixels_option(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    img = str(_image(tmp_path / "a.png"))
+    assert main(["image", img, "--max-pixels", "32768", "--models", str(models)]) == 0
+    assert main(["image", img, "--max-pixels", "3e4", "--models", str(models)]) == 1
+    out = capsys.readouterr().out
+    assert "too large" in _json_lines(out)[1]["error"]
+
+
+def test_large_jpeg_is_decoded_reduced_and_boxes_are_in_the_files_pixels(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 2560 x 1280: 10x the stand-in detector's 64 px input is 640, so it decodes at 1/4.
+    # The stand-in finds the same relative box at any size: 10x the 256 x 128 frame's.
+    big = _image(tmp_path / "big.jpg", (1280, 2560))
+    want = [10 * v for v in PLATE_BOX]
+    for extra in ([], ["--full-resolution"]):
+        assert main(["image", str(big), "--models", str(models), *extra]) == 0
+        (record,) = _json_lines(capsys.readouterr().out)
+        assert (record["width"], record["height"]) == (2560, 1280)
+        assert record["plates"][0]["box"] == want
+        assert record["plates"][0]["vehicle_box"] == [400, 160, 2000, 1200]
+
+
+def test_junk_reads_are_left_out_unless_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    img = str(_image(tmp_path / "a.jpg"))
+    for text in ("H", ""):  # a badge's letter; nothing read at all (confidence 0)
+        d = tmp_path / f"models_{text or 'empty'}"
+        d.mkdir()
+        make_detector(d / "detector.onnx", [(20, 30, 40, 38, 1, 0.9)])
+        make_reader(d / "reader.onnx", text)
+        assert main(["image", img, "--models", str(d)]) == 0
+        assert _json_lines(capsys.readouterr().out)[0]["plates"] == []
+        assert main(["image", img, "--models", str(d), "--all"]) == 0
+        (plate,) = _json_lines(capsys.readouterr().out)[0]["plates"]
+        assert plate["text"] == text and plate["format"] is None
+        assert main(["image", img, "--models", str(d), "--min-length", "1"]) == 0
+        assert _json_lines(capsys.readouterr().out)[0]["plates"] == []  # fits no format
+
+
+def test_min_confidence_and_region_options(
+    tmp_path: Path, models: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    img = str(_image(tmp_path / "a.jpg"))  # the stand-in reads ABC123 at 0.9
+    assert main(["image", img, "--models", str(models), "--min-confidence", "0.95"]) == 0
+    assert _json_lines(capsys.readouterr().out)[0]["plates"] == []
+    assert main(["image", img, "--models", str(models), "--region", "us"]) == 0
+    (plate,) = _json_lines(capsys.readouterr().out)[0]["plates"]
+    assert (plate["format"], plate["region"]) == ("us-generic", "us")
+    assert main(["image", img, "--models", str(models), "--region", "br"]) == 0
+    (plate,) = _json_lines(capsys.readouterr().out)[0]["plates"]
+    assert (plate["text"], plate["format"], plate["region"]) == ("ABC123", None, None)
 
 
 def test_missing_models_is_a_clear_setup_error(
@@ -171,6 +287,31 @@ def test_eval_openalpr_layout(
     assert rows["overall"]["plates"] == 4 and rows["overall"]["recall"] == 0.75
     # Reader alone on the GT crops reads ABC123 everywhere.
     assert rows["overall"]["ocr_gt_crops_exact"] == 0.25
+
+
+def test_eval_scores_what_image_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A reader that reads a badge letter: the detector found the plate (recall), but image
+    # prints no read for it, so it is neither read nor a false detection, and it is "filtered".
+    d = tmp_path / "models"
+    d.mkdir()
+    make_detector(d / "detector.onnx", [(20, 30, 40, 38, 1, 0.9)])
+    make_reader(d / "reader.onnx", "H")
+    root = tmp_path / "bench" / "us"
+    img = _image(root / "a.jpg")
+    x1, y1, x2, y2 = PLATE_BOX
+    img.with_suffix(".txt").write_text(f"a.jpg\t{x1}\t{y1}\t{x2 - x1}\t{y2 - y1}\tABC123\n")
+    out_json = tmp_path / "eval.json"
+    for extra, filtered in (([], 1), (["--all"], 0)):
+        args = ["eval", str(tmp_path / "bench"), "--models", str(d), "--json", str(out_json)]
+        assert main([*args, "--region", "none", *extra]) == 0
+        report = json.loads(out_json.read_text())
+        row = report["regions"]["us"]
+        assert row["recall"] == 1.0 and row["exact_read_rate"] == 0.0
+        assert row["filtered"] == filtered and row["false_detections"] == 0
+        assert [v["name"] for v in report["crop_variants"]] == ["tight", "short", "wide", "wider"]
+        assert report["plates"][0]["read_before_filter"] == "H"
+        assert report["plates"][0]["read"] == (None if filtered else "H")
+    assert "filtered" in capsys.readouterr().out
 
 
 def test_eval_yolo_with_sidecar_text(
