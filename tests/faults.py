@@ -142,6 +142,11 @@ def run_broker_outage(
     notes += ", persistence on" if persistent else ", persistence off"
     c = Counts.of(label, expected, event_ids(consumer), notes)
     c.extra["undelivered_at_stop"] = summary.undelivered
+    c.extra["finals"] = sorted(
+        json.loads(x)["plate"]
+        for x in tap.read_text().splitlines()
+        if x.strip() and json.loads(x)["type"] == "final"
+    )
     return c
 
 
@@ -349,6 +354,7 @@ def run_sigkill_while_delivering(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+    unacked = len(spool_rows(tmp / "spool"))  # sent or not, no PUBACK had removed them
     sink = MqttSink(host=broker.host, port=broker.port, spool_dir=tmp / "spool")
     assert sink.flush(30)
     sink.close()
@@ -356,12 +362,14 @@ def run_sigkill_while_delivering(
     wait_until(lambda: set(published) <= set(event_ids(consumer)), 10)
     time.sleep(0.3)
     consumer.stop()
-    return Counts.of(
+    c = Counts.of(
         "SIGKILL of run, broker up",
         published,
         event_ids(consumer),
-        "in-flight messages at the kill may repeat (same event_id)",
+        f"{unacked} events unacknowledged at the kill (only those may repeat, same event_id)",
     )
+    c.extra["unacked_at_kill"] = unacked
+    return c
 
 
 # ----------------------------------------------------------------------------- RTSP

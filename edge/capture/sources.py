@@ -206,12 +206,19 @@ class OpenCVSource:
     def frame_count(self) -> int | None:
         return self._frame_count
 
-    def _timeouts(self) -> list[int]:
+    def _timeouts(self, network: bool = False) -> list[int]:
+        read_ms = self.read_timeout_s * 1000
+        if network:
+            # On a stalled RTSP stream (connection open, no packets) OpenCV's FFmpeg backend
+            # gives up after about three times its read timeout (measured with gst-rtsp-server
+            # frozen: 1 s -> 3.0 s, 2 s -> 6.0 s, 4 s -> 12.0 s): ask for a third, so a stall is
+            # found after read_timeout_s as configured.
+            read_ms /= 3
         return [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
             max(1, int(self.open_timeout_s * 1000)),
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            max(1, int(self.read_timeout_s * 1000)),
+            max(1, int(read_ms)),
         ]
 
     def _create(self) -> cv2.VideoCapture:
@@ -252,7 +259,7 @@ class OpenCVSource:
                 cap = cv2.VideoCapture(path, cv2.CAP_ANY)
             return cap
         # Network stream: FFmpeg with open/read timeouts, else a silent server blocks for 30 s.
-        return cv2.VideoCapture(uri, cv2.CAP_FFMPEG, self._timeouts())
+        return cv2.VideoCapture(uri, cv2.CAP_FFMPEG, self._timeouts(network=True))
 
     def open(self) -> None:
         self.close()
@@ -262,8 +269,9 @@ class OpenCVSource:
             raise SourceError(f"OpenCV could not open {self.describe()}: {e}") from e
         if not cap.isOpened():
             cap.release()
+            why = unreadable_video_reason(str(self.source)) if self.kind is SourceKind.FILE else ""
             raise SourceError(
-                f"could not open {self.describe()}",
+                f"could not open {self.describe()}" + (f": {why}" if why else ""),
                 # A file that exists but cannot be decoded will not get better by retrying.
                 permanent=self.kind is SourceKind.FILE,
             )
@@ -416,3 +424,36 @@ class ImageFolderSource:
     def close(self) -> None:
         self._files = []
         self._pos = 0
+
+
+def unreadable_video_reason(uri: str) -> str:
+    """Why a video file that exists cannot be opened, in words a user can act on ('' if unknown).
+
+    OpenCV only says "not opened"; PyAV (the same FFmpeg libraries) tells an empty file, a
+    container it cannot parse (an mp4 cut before its index is the common case: the recorder
+    died) and a stream whose codec no decoder here knows apart."""
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    try:
+        if os.path.getsize(path) == 0:
+            return "the file is empty"
+    except OSError as e:
+        return e.strerror or str(e)
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a core dependency
+        return ""
+    try:
+        with av.open(path) as container:
+            video = [s for s in container.streams if s.type == "video"]
+            if not video:
+                return "the file has no video stream"
+            if video[0].codec_context is None:
+                return "no decoder here knows the video's codec (unknown fourcc)"
+    except av.error.InvalidDataError:
+        return (
+            "the container cannot be parsed: truncated (an mp4 cut before its index, e.g. a "
+            "recorder that died) or not a video"
+        )
+    except (av.error.FFmpegError, OSError) as e:
+        return str(e)
+    return ""

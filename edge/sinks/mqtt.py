@@ -297,6 +297,7 @@ class MqttSink(Sink):
         self._outage_since: float | None = None
         self._outage_spooled = 0
         self._refusal: str | None = None
+        self._connack_refused = False
         self._left = 0  # spooled at close
 
         self.client = self._make_client()
@@ -326,8 +327,10 @@ class MqttSink(Sink):
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
         if rc.is_failure:
+            self._connack_refused = True  # paho closes the socket next: that is no new reason
             self._refused(f"the broker refused the connection: {rc}")
             return
+        self._connack_refused = False
         info = client.publish(self.status_topic, STATUS_ONLINE, qos=1, retain=True)
         mids = [info.mid]
         for topic, body, retain in self.discovery:
@@ -385,6 +388,8 @@ class MqttSink(Sink):
                 rc,
                 self.spool.directory,
             )
+        elif self._connack_refused:
+            self._connack_refused = False  # the close that follows a refusing CONNACK
         else:
             # Closed before CONNACK: e.g. plain text to a TLS port, or TLS to a plain port.
             self._refused(
