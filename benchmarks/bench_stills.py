@@ -39,6 +39,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_image import data_root  # noqa: E402  (this folder: one rule for where data is)
+
 from edge.detect.alpr import drop_fragments  # noqa: E402
 from edge.detect.images import read_image  # noqa: E402
 from edge.detect.models import load_models  # noqa: E402
@@ -70,16 +72,6 @@ class Case:
     region: str
     text: str
     reads: dict[CropVariant, TextRead] | None
-
-
-def data_root() -> Path:
-    env = os.environ.get("PLATEWATCH_DATA")
-    if env:
-        return Path(env)
-    for parent in REPO.parents:
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    return REPO.parent / "shared" / "data"
 
 
 def collect(root: Path, models: Path | None, variants: Sequence[CropVariant]) -> list[Case]:

@@ -5,12 +5,16 @@
 ``mosquitto_factory``  make brokers with options (``persistent=True``, ``start=False``).
 ``mqtt_consumer``      factory of ``MqttConsumer`` (subscribed paho client collecting messages).
 ``validate_message``   schema-file check of one message.
+``secure_broker``      a broker with a TLS listener and a password file: (broker, tls_port, certs).
 
 Tests under ``tests/integration/`` are marked ``slow``; ``pytest tests/unit`` is the fast subset.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +23,8 @@ from support import (
     Mosquitto,
     MqttConsumer,
     _require_mosquitto,
+    free_port,
+    make_certs,
     validate_against_schema_file,
 )
 
@@ -80,3 +86,31 @@ def mqtt_consumer() -> Iterator[Callable[..., MqttConsumer]]:
 def validate_message() -> Callable[[object, str], None]:
     """``validate_message(obj, "plate_event.schema.json")``: schema-file check of one message."""
     return validate_against_schema_file
+
+
+@pytest.fixture
+def secure_broker(mosquitto_factory, tmp_path):  # type: ignore[no-untyped-def]
+    """A broker whose plain port (``broker.port``) and TLS port (``tls_port``, a throwaway CA's
+    certificate for 127.0.0.1) both need user ``cam``, password ``s3cret``; yields
+    ``(broker, tls_port, certs)``."""
+    if not shutil.which("openssl") or not shutil.which("mosquitto_passwd"):
+        pytest.skip("needs openssl and mosquitto_passwd")
+    certs = make_certs(tmp_path / "certs")
+    pwfile = tmp_path / "passwd"
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(pwfile), "cam", "s3cret"],
+        check=True, capture_output=True, timeout=20,
+    )  # fmt: skip
+    os.chmod(pwfile, 0o644)
+    tls_port = free_port()
+    broker = mosquitto_factory(
+        listener_conf=[
+            "allow_anonymous false",
+            f"password_file {pwfile}",
+            f"listener {tls_port} 127.0.0.1",
+            f"cafile {certs['ca']}",
+            f"certfile {certs['cert']}",
+            f"keyfile {certs['key']}",
+        ]
+    )
+    return broker, tls_port, certs

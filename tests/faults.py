@@ -216,7 +216,7 @@ def run_silent_broker(tmp: Path, make_broker: Callable[..., Mosquitto], silent_s
         reconnect_min_s=0.5,
         reconnect_max_s=1.0,
     )
-    events = [_event(i) for i in range(10)]
+    events = [sample_event(i) for i in range(10)]
     for e in events:
         sink.publish_event(e)
     try:
@@ -237,7 +237,8 @@ def run_silent_broker(tmp: Path, make_broker: Callable[..., Mosquitto], silent_s
     return c
 
 
-def _event(i: int) -> Any:
+def sample_event(i: int) -> Any:
+    """A final event for camera gate, track i (for the sink-level scenarios)."""
     from datetime import datetime, timezone
 
     from edge.events.schema import PlateEvent

@@ -174,23 +174,12 @@ class Alpr:
         owners = assign_plates_to_vehicles(
             dets.boxes[plate_rows], dets.boxes[vehicle_rows], self.vehicle_overlap
         )
-        plates = []
-        for row, read, owner, crop_box, crop in zip(
-            plate_rows.tolist(), reads, owners, crop_boxes, crops, strict=True
-        ):
-            vrow = None if owner is None else int(vehicle_rows[owner])
-            plates.append(
-                Plate(
-                    det_index=row,
-                    box=_box(dets.boxes[row]),
-                    score=float(dets.scores[row]),
-                    read=apply_formats(read, formats),
-                    crop_box=crop_box,
-                    vehicle_index=vrow,
-                    vehicle_box=None if vrow is None else _box(dets.boxes[vrow]),
-                    crop=crop,
-                )
+        plates = [
+            _plate(dets, row, owner, vehicle_rows, apply_formats(read, formats), crop_box, crop)
+            for row, read, owner, crop_box, crop in zip(
+                plate_rows.tolist(), reads, owners, crop_boxes, crops, strict=True
             )
+        ]
         return FrameResult(dets, tuple(plates), StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3))
 
     def process_still(self, image: np.ndarray, formats: PlateFormats | None = None) -> StillResult:
@@ -225,18 +214,8 @@ class Alpr:
         for k, (row, choice, owner) in enumerate(
             zip(plate_rows.tolist(), choices, owners, strict=True)
         ):
-            vrow = None if owner is None else int(vehicle_rows[owner])
             j = k * n + choice.variant
-            plate = Plate(
-                det_index=row,
-                box=_box(dets.boxes[row]),
-                score=float(dets.scores[row]),
-                read=choice.read,
-                crop_box=crop_boxes[j],
-                vehicle_index=vrow,
-                vehicle_box=None if vrow is None else _box(dets.boxes[vrow]),
-                crop=crops[j],
-            )
+            plate = _plate(dets, row, owner, vehicle_rows, choice.read, crop_boxes[j], crops[j])
             plates.append(
                 StillPlate(
                     plate,
@@ -254,6 +233,30 @@ class Alpr:
     def close(self) -> None:
         self.detector.close()
         self.reader.close()
+
+
+def _plate(
+    dets: Detections,
+    row: int,
+    owner: int | None,
+    vehicle_rows: np.ndarray,
+    read: TextRead,
+    crop_box: tuple[int, int, int, int],
+    crop: np.ndarray,
+) -> Plate:
+    """One plate of ``dets`` (detection ``row``) with its read, crop and owning vehicle
+    (``owner``: a position in ``vehicle_rows``, None: no vehicle)."""
+    vrow = None if owner is None else int(vehicle_rows[owner])
+    return Plate(
+        det_index=row,
+        box=_box(dets.boxes[row]),
+        score=float(dets.scores[row]),
+        read=read,
+        crop_box=crop_box,
+        vehicle_index=vrow,
+        vehicle_box=None if vrow is None else _box(dets.boxes[vrow]),
+        crop=crop,
+    )
 
 
 def _box(b: np.ndarray) -> tuple[float, float, float, float]:

@@ -32,8 +32,9 @@ from faults import (
     run_sigkill_while_delivering,
     run_sigkill_while_spooled,
     run_silent_broker,
+    sample_event,
 )
-from support import free_port, make_certs, wait_until
+from support import wait_until
 
 from edge.detect.models import default_models_dir
 
@@ -332,31 +333,6 @@ def test_broken_media_is_counted_skipped_and_explained(  # type: ignore[no-untyp
 # ----------------------------------------------------------------------------- TLS and passwords
 
 
-@pytest.fixture
-def secure_broker(mosquitto_factory, tmp_path):  # type: ignore[no-untyped-def]
-    if not shutil.which("openssl") or not shutil.which("mosquitto_passwd"):
-        pytest.skip("needs openssl and mosquitto_passwd")
-    certs = make_certs(tmp_path / "certs")
-    pwfile = tmp_path / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(pwfile), "cam", "s3cret"],
-        check=True, capture_output=True, timeout=20,
-    )  # fmt: skip
-    os.chmod(pwfile, 0o644)
-    tls_port = free_port()
-    broker = mosquitto_factory(
-        listener_conf=[
-            "allow_anonymous false",
-            f"password_file {pwfile}",
-            f"listener {tls_port} 127.0.0.1",
-            f"cafile {certs['ca']}",
-            f"certfile {certs['cert']}",
-            f"keyfile {certs['key']}",
-        ]
-    )
-    return broker, tls_port, certs
-
-
 @pytest.mark.parametrize(
     ("case", "says"),
     [
@@ -391,9 +367,8 @@ def test_tls_and_password_mistakes_are_refused_with_a_reason(  # type: ignore[no
     consumer = mqtt_consumer(broker, ["platewatch/+/events"], username="cam", password="s3cret")
     caplog.set_level(logging.INFO, logger="platewatch")
     sink = MqttSink(spool_dir=tmp_path / "spool", reconnect_min_s=0.3, reconnect_max_s=1.0, **kw)
-    from faults import _event
 
-    e = _event(1)
+    e = sample_event(1)
     sink.publish_event(e)
     try:
         if says is None:

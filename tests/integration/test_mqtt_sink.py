@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import free_port, make_certs, wait_until
+from support import free_port, wait_until
 
 from edge.events.schema import CameraStats, PlateEvent, utc_now
 from edge.sinks.mqtt import MqttSettings, MqttSink
@@ -443,32 +442,9 @@ def test_spool_full_sink_keeps_finals(mosquitto, tmp_path):  # type: ignore[no-u
 # ----------------------------------------------------------------------- TLS and credentials
 
 
-@pytest.mark.skipif(
-    not shutil.which("openssl") or not shutil.which("mosquitto_passwd"),
-    reason="needs openssl and mosquitto_passwd",
-)
-def test_tls_and_password(mosquitto_factory, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
-    certs = make_certs(tmp_path / "certs")
-    pwfile = tmp_path / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(pwfile), "cam", "s3cret"],
-        check=True,
-        capture_output=True,
-        timeout=20,
-    )
-    os.chmod(pwfile, 0o644)
-    tls_port = free_port()
+def test_tls_and_password(secure_broker, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
     # Plain listener (the fixture's port) for the test consumer; TLS listener for the sink.
-    broker = mosquitto_factory(
-        listener_conf=[
-            "allow_anonymous false",
-            f"password_file {pwfile}",
-            f"listener {tls_port} 127.0.0.1",
-            f"cafile {certs['ca']}",
-            f"certfile {certs['cert']}",
-            f"keyfile {certs['key']}",
-        ]
-    )
+    broker, tls_port, certs = secure_broker
     consumer = mqtt_consumer(broker, ["platewatch/#"], username="cam", password="s3cret")
     sink = MqttSink(
         host="127.0.0.1",
