@@ -6,10 +6,13 @@
 `CameraAnalyzer` is pure logic with no threads and no I/O (the pipeline feeds it), so it can be
 tested frame by frame. Per frame:
 
-- one `MultiClassTracker` tracks vehicles and plates on the frame's `Detections`; a
-  `PlateVehicleLinker` ties each plate track to a vehicle track by majority over its history;
+- one `MultiClassTracker` tracks vehicles and plates on the frame's `Detections` (with the
+  frame's reads as identity cues: `identity_reads`); a `PlateVehicleLinker` ties each plate
+  track to a vehicle track by majority over its history;
 - reads of a plate track go to the camera's `PlateVoter` under a vote key (edge.analysis
-  .vote_keys); when a key ends, the voter's FINAL comes;
+  .vote_keys) once the plate track is confirmed, or at once when it lies in a confirmed
+  vehicle track; when a key ends, the voter's FINAL comes; a FINAL with reason
+  ``text_switch`` (the voter's split rule) gives the key a new track uuid for the next car;
 - decisions with ``duplicate_of`` set (the same vehicle again within the reappear window) are
   counted and never become events, nor does static text (edge.analysis.static_text);
 - operator geometry (optional): every analysed frame feeds the camera's `CameraGeometry`
@@ -25,7 +28,8 @@ The clock is edge.analysis.clock's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -55,6 +59,23 @@ from edge.types import (
 from edge.vote.config import VotingConfig
 from edge.vote.formats import PlateFormats
 from edge.vote.voter import PlateVoter, crop_quality
+
+
+def identity_reads(result: FrameResult | None) -> dict[int, tuple[str, float]]:
+    """Detection row -> (text, weakest character's confidence) for the tracker's identity cues:
+    each read plate, and each vehicle holding exactly one read plate (two plates in one vehicle
+    box are two cars overlapping: no cue)."""
+    if result is None:
+        return {}
+    out: dict[int, tuple[str, float]] = {}
+    per_vehicle: dict[int, list[tuple[str, float]]] = {}
+    for p in result.plates:
+        if p.read.text:
+            out[p.det_index] = (p.read.text, p.read.confidence)
+            if p.vehicle_index is not None:
+                per_vehicle.setdefault(p.vehicle_index, []).append(out[p.det_index])
+    out.update({v: reads[0] for v, reads in per_vehicle.items() if len(reads) == 1})
+    return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +139,9 @@ class CameraAnalyzer:
         # Built on the first frame: normalised coordinates need the frame size.
         self.geometry: CameraGeometry | None = None
         self._diagonal: float | None = None  # frame diagonal, pixels (static-text rule)
+        # Observer of every read handed to the voter, with its vote key (benchmarks trace each
+        # decision back to the vehicles its reads came from).
+        self.on_read: Callable[[int, VoteRead], None] | None = None
 
     # ------------------------------------------------------------------ per frame
 
@@ -130,7 +154,7 @@ class CameraAnalyzer:
         if self._diagonal is None:
             self._diagonal = float(np.hypot(frame.width, frame.height))
         dets = result.detections if result is not None else Detections.empty()
-        tracks = self.tracker.update(dets, frame.index)
+        tracks = self.tracker.update(dets, frame.index, identity_reads(result))
         vehicles = tracks.of_class(VEHICLE)
         plates = tracks.of_class(PLATE)
         links = self.linker.update(plates, vehicles)
@@ -157,7 +181,14 @@ class CameraAnalyzer:
                 quality=crop_quality(plate.box, confs),
                 context=ReadContext(crop, vbox, frame.video_time_s),
             )
-            if t.hits < self.min_hits:
+            vehicle = live_vehicles.get(vid) if vid is not None else None
+            if t.hits < self.min_hits and not (
+                vehicle is not None and vehicle.state == TrackStatus.CONFIRMED
+            ):
+                # A young plate track votes once confirmed; inside a confirmed vehicle track
+                # it votes at once: at a low analysed frame rate a fast plate jumps beyond the
+                # plate tracker's gate every frame and its tracks never confirm, while the
+                # vehicle's (bigger box) does.
                 self.keys.hold(t.track_id, read)
                 continue
             key = self.keys.key_for(t.track_id, vid if vid in live_vehicles else None)
@@ -172,6 +203,8 @@ class CameraAnalyzer:
                     continue
                 state.last_ts = r.timestamp
                 self.counters.reads += 1
+                if self.on_read is not None:
+                    self.on_read(key, r)
                 d = self.voter.add(key, r)
                 if d is not None:
                     decisions.append((key, d))
@@ -287,42 +320,49 @@ class CameraAnalyzer:
     ) -> list[PlateDecision]:
         out = []
         for key, d in decisions:
-            state = self.keys.states.get(key) or KeyState()
-            final = d.type is DecisionType.FINAL
-            done = final and not state.members  # the key ends with this decision
-            if done:
-                self.keys.drop(key)
-            # FINAL of an ended key: finish() (and forget); early FINAL of a parked car or a
-            # PROVISIONAL: what the track passed so far.
-            geo = self._geometry_of(key, done)
-            if d.duplicate_of is not None:
-                self.counters.duplicates += 1
-                continue
-            if is_static_text(state, d, self.events, self._diagonal, stream_end):
-                self.counters.static_plates += 1
-                continue
-            if d.type is DecisionType.PROVISIONAL and not self.events.provisional:
-                self.counters.unpublished_provisional += 1
-                continue
-            if geo is not None and not geo.allowed:
-                # Outside the required zones: a final is dropped; a provisional is held back
-                # (the vehicle may still reach the zone; its final decides).
-                self.counters.outside_zones += 1
-                continue
-            if final:
-                self.counters.final += 1
-            else:
-                self.counters.provisional += 1
-            state.status = d.type.value
-            out.append(
-                replace(
-                    d,
-                    track_uuid=state.uuid,
-                    zones=tuple(geo.zones) if geo is not None else None,
-                    direction=geo.direction if geo is not None else None,
-                )
-            )
+            published = self._publish_one(key, d, stream_end)
+            if published is not None:
+                out.append(published)
+            state = self.keys.states.get(key)
+            if d.reason == "text_switch" and state is not None:
+                # the vote key now follows another vehicle (edge.vote.voter's split rule)
+                state.uuid, state.status = str(uuid.uuid4()), None
         return out
+
+    def _publish_one(self, key: int, d: PlateDecision, stream_end: bool) -> PlateDecision | None:
+        state = self.keys.states.get(key) or KeyState()
+        final = d.type is DecisionType.FINAL
+        done = final and not state.members  # the key ends with this decision
+        if done:
+            self.keys.drop(key)
+        # FINAL of an ended key: finish() (and forget); early FINAL of a parked car or a
+        # PROVISIONAL: what the track passed so far.
+        geo = self._geometry_of(key, done)
+        if d.duplicate_of is not None:
+            self.counters.duplicates += 1
+            return None
+        if is_static_text(state, d, self.events, self._diagonal, stream_end):
+            self.counters.static_plates += 1
+            return None
+        if d.type is DecisionType.PROVISIONAL and not self.events.provisional:
+            self.counters.unpublished_provisional += 1
+            return None
+        if geo is not None and not geo.allowed:
+            # Outside the required zones: a final is dropped; a provisional is held back
+            # (the vehicle may still reach the zone; its final decides).
+            self.counters.outside_zones += 1
+            return None
+        if final:
+            self.counters.final += 1
+        else:
+            self.counters.provisional += 1
+        state.status = d.type.value
+        return replace(
+            d,
+            track_uuid=state.uuid,
+            zones=tuple(geo.zones) if geo is not None else None,
+            direction=geo.direction if geo is not None else None,
+        )
 
     # ------------------------------------------------------------------ overlays
 

@@ -23,6 +23,17 @@ class TrackerConfig(Settings):
     )
     min_hits: int = Field(2, ge=1, description="matches before a track is confirmed")
     max_age: int = Field(30, ge=0, description="source frames a lost track survives unmatched")
+    empty_max_age: int | None = Field(
+        10, ge=0, description="... while no detection of its class is in view (null: max_age)"
+    )
+    identity_min_confidence: float | None = Field(
+        0.7,
+        ge=0,
+        le=1,
+        description="reads this sure are identity cues: another plate never joins the track"
+        " (null: off)",
+    )
+    identity_memory: int = Field(5, ge=1, description="recent identity cues a track keeps")
 
     @model_validator(mode="after")
     def _order(self) -> TrackerConfig:

@@ -16,19 +16,33 @@ Association per update (ByteTrack, plus two additions for low analysed frame rat
    tracks, plain IoU (low-score boxes only keep existing tracks alive, never start new ones);
 3. still-unmatched high detections vs still-unmatched tracks by centre distance, gated at
    ``distance_gate`` box diagonals with similar size: a young track has no velocity yet, and a
-   plate moving several widths between analysed frames has zero IoU with its prediction.
+   plate moving several widths between analysed frames has zero IoU with its prediction. Only
+   tracks matched in the previous analysed frame take part: a *lost* track is revived by
+   overlap with its prediction only (stages 1-2), never by mere nearness, which is how the
+   next car at a barrier used to inherit the last one's track.
+
+Identity (edge.track.identity): detections may come with their plate read (vehicles: the read
+of the plate inside them). A read whose weakest character has ``identity_min_confidence`` is
+an identity cue; a track remembers its last ``identity_memory`` cues, and a detection whose cue
+is the same plate as none of them is never associated with that track, in any stage.
+
+Track end: an unmatched track ends after ``max_age`` source frames, or after
+``empty_max_age`` while its class has no detection at all in the frame (the road is empty: a
+car that left is not coming back, and the next one must start a track of its own).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
 from edge.detect.vision import box_iou
 from edge.track.assignment import buffered, centre_similarity, match_pairs
 from edge.track.config import PLATE_TRACKER, VEHICLE_TRACKER, TrackerConfig
+from edge.track.identity import compatible, identity_text
 from edge.track.kalman import KalmanXYAH, xyah_to_xyxy, xyxy_to_xyah
 from edge.types import PLATE, VEHICLE, Detections, Tracks, TrackState, TrackStatus
 
@@ -36,7 +50,7 @@ from edge.types import PLATE, VEHICLE, Detections, Tracks, TrackState, TrackStat
 class _Track:
     def __init__(
         self, tid: int, box: np.ndarray, score: float, frame: int, det: int, cls: str,
-        kf: KalmanXYAH,
+        kf: KalmanXYAH, cue: str | None = None, memory: int = 5,
     ) -> None:  # fmt: skip
         self.id = tid
         self.cls = cls
@@ -46,6 +60,9 @@ class _Track:
         self.first_frame = self.last_frame = self.frame = frame
         self.det_index = det
         self.status = TrackStatus.TENTATIVE
+        self.misses = 0  # consecutive analysed frames without a match
+        # recent identity cues (edge.track.identity)
+        self.texts: deque[str] = deque([cue] if cue else [], maxlen=memory)
 
     def box(self) -> np.ndarray:
         return xyah_to_xyxy(self.mean[:4])
@@ -96,11 +113,13 @@ class Tracker:
     def update(
         self, boxes: np.ndarray, scores: np.ndarray, frame_index: int,
         det_indices: np.ndarray | None = None,
+        reads: Sequence[tuple[str, float] | None] | None = None,
     ) -> Tracks:  # fmt: skip
         """Advance to ``frame_index`` with this frame's detections (xyxy pixels, scores).
 
         ``det_indices`` (optional) are the indices reported back in ``det_index``; by default the
-        row numbers of ``boxes``.
+        row numbers of ``boxes``. ``reads`` (optional): per detection its plate read (text,
+        weakest character's confidence) or None, the identity cues.
         """
         cfg = self.config
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -114,6 +133,14 @@ class Tracker:
             raise ValueError(
                 f"tracker: frame_index must increase (got {frame_index} after {self._frame})"
             )
+        if reads is not None and len(reads) != len(boxes):
+            raise ValueError(f"tracker: {len(reads)} reads for {len(boxes)} boxes")
+        cues = [
+            identity_text(r[0], r[1], cfg.identity_min_confidence)
+            if r is not None and cfg.identity_min_confidence is not None
+            else None
+            for r in (reads if reads is not None else [None] * len(boxes))
+        ]
         dt = 1 if self._frame is None else frame_index - self._frame
         self._frame = frame_index
         ended: list[TrackState] = []
@@ -139,24 +166,34 @@ class Tracker:
         tracks = list(self._tracks)
         pred = np.array([t.box() for t in tracks]).reshape(-1, 4)
         matched: dict[int, int] = {}  # track position -> detection row
+        # identity gate: 1 where a track and a detection may be the same object
+        allowed = np.ones((len(tracks), len(boxes)))
+        for d, cue in enumerate(cues):
+            if cue is not None:
+                for i, t in enumerate(tracks):
+                    allowed[i, d] = compatible(t.texts, cue)
 
         # stage 1: high-score detections vs all tracks, buffered IoU
         sim = box_iou(buffered(pred, cfg.iou_buffer), buffered(boxes[high], cfg.iou_buffer))
-        for r, c in match_pairs(sim, cfg.match_iou):
+        for r, c in match_pairs(sim * allowed[:, high], cfg.match_iou):
             matched[r] = int(high[c])
         # stage 2: low-score detections vs unmatched confirmed tracks, plain IoU
         rest = [i for i, t in enumerate(tracks) if i not in matched and t.hits >= cfg.min_hits]
         if rest and len(low):
-            sim = box_iou(pred[rest], boxes[low])
+            sim = box_iou(pred[rest], boxes[low]) * allowed[np.ix_(np.asarray(rest, np.intp), low)]
             for r, c in match_pairs(sim, cfg.match_iou_low):
                 matched[rest[r]] = int(low[c])
-        # stage 3: centre distance for motion the filter has not learnt (young/fast tracks)
+        # stage 3: centre distance for motion the filter has not learnt (young/fast tracks);
+        # not for lost tracks (see the module docstring)
         used = set(matched.values())
         left_high = [int(d) for d in high if int(d) not in used]
-        rest = [i for i in range(len(tracks)) if i not in matched]
+        rest = [i for i, t in enumerate(tracks) if i not in matched and t.misses == 0]
         if cfg.distance_gate is not None and rest and left_high:
             sim = centre_similarity(pred[rest], boxes[left_high], cfg.distance_gate)
-            for r, c in match_pairs(sim, 1e-9):
+            for r, c in match_pairs(
+                sim * allowed[np.ix_(np.asarray(rest, np.intp), np.asarray(left_high, np.intp))],
+                1e-9,
+            ):
                 matched[rest[r]] = left_high[c]
 
         if matched:
@@ -174,13 +211,21 @@ class Tracker:
             t.hits += 1
             t.last_frame = frame_index
             t.det_index = int(ids[d])
+            t.misses = 0
+            if cues[d] is not None:
+                t.texts.append(cues[d])  # type: ignore[arg-type]
             if t.hits >= cfg.min_hits:
                 t.status = TrackStatus.CONFIRMED
 
+        empty = len(high) + len(low) == 0
+        max_age = cfg.max_age
+        if empty and cfg.empty_max_age is not None:
+            max_age = min(max_age, cfg.empty_max_age)
         survivors: list[_Track] = []
         for i, t in enumerate(tracks):
             if i not in matched:
-                if t.status == TrackStatus.TENTATIVE or frame_index - t.last_frame > cfg.max_age:
+                t.misses += 1
+                if t.status == TrackStatus.TENTATIVE or frame_index - t.last_frame > max_age:
                     t.status = TrackStatus.REMOVED
                     ended.append(t.snapshot())
                     continue
@@ -192,7 +237,7 @@ class Tracker:
             if d not in used and scores[d] >= cfg.new_track_threshold:
                 t = _Track(
                     next(self._ids), boxes[d], float(scores[d]), frame_index, int(ids[d]),
-                    self.cls, self._kf,
+                    self.cls, self._kf, cues[d], cfg.identity_memory,
                 )  # fmt: skip
                 if cfg.min_hits <= 1:
                     t.status = TrackStatus.CONFIRMED
@@ -221,15 +266,21 @@ class MultiClassTracker:
             configs = {VEHICLE: VEHICLE_TRACKER, PLATE: PLATE_TRACKER}
         self.trackers = {c: Tracker(cfg, cls=c, id_source=ids) for c, cfg in configs.items()}
 
-    def update(self, detections: Detections, frame_index: int) -> Tracks:
-        """Every class at once; ``TrackState.det_index`` is a row of ``detections``."""
+    def update(
+        self, detections: Detections, frame_index: int,
+        reads: Mapping[int, tuple[str, float]] | None = None,
+    ) -> Tracks:  # fmt: skip
+        """Every class at once; ``TrackState.det_index`` is a row of ``detections``. ``reads``:
+        detection row -> (plate text, weakest character's confidence), the identity cues."""
         live: list[TrackState] = []
         ended: list[TrackState] = []
         boxes = np.asarray(detections.boxes, dtype=np.float64).reshape(-1, 4)
         scores = np.asarray(detections.scores, dtype=np.float64).reshape(-1)
+        reads = reads or {}
         for name, tr in self.trackers.items():
             idx = detections.indices_of(name)
-            out = tr.update(boxes[idx], scores[idx], frame_index, det_indices=idx)
+            cues = [reads.get(int(i)) for i in idx]
+            out = tr.update(boxes[idx], scores[idx], frame_index, det_indices=idx, reads=cues)
             live += out.live
             ended += out.ended
         return Tracks(tuple(live), tuple(ended))

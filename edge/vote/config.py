@@ -87,6 +87,12 @@ class VotingConfig(Settings):
     stable_final_s: float | None = Field(
         None, gt=0, description="or: final once the text is unchanged this long (null: off)"
     )
+    split_reads: int | None = Field(
+        3, ge=1, description="sure reads in a row of another plate that split a track (null: off)"
+    )
+    split_min_confidence: float = Field(
+        0.7, ge=0, le=1, description="a read's weakest character, to count towards a split"
+    )
     max_reads_per_track: int = Field(
         200, ge=1, description="older reads are dropped (the best crop is kept apart)"
     )

@@ -22,6 +22,15 @@ on it:
   ``max_track_duration_s``, or when the consensus text has been unchanged and final-worthy for
   ``stable_final_s``. Later reads of that track only extend the dedupe window (read once, never
   spam); ``end_track`` then returns None.
+- Split (one track, two vehicles): when ``split_reads`` reads in a row, each with its weakest
+  character at ``split_min_confidence`` or more, agree with each other and are another plate
+  than the track's established text (its published provisional, its final, or a final-worthy
+  consensus; "another plate" = below the consensus's ``cluster_similarity``, O/0-I/1 folded),
+  the track's reads before that run are decided (a FINAL with reason ``text_switch`` when they
+  earn one, as at a track end) and the run starts a new decision under the same track id. A
+  tracker that carries one identity across two cars (the next car stopping where the last one
+  stood) thus still gives one event per car; less sure reads never split (a misread is not a
+  new car).
 - Dedupe: a decision whose plate equals, or is within ``dedupe_max_distance`` edits and
   ``dedupe_min_similarity`` of, a plate decided on this voter (one voter per camera) whose last
   sighting is at most ``reappear_window_s`` before this track's first read, is the SAME vehicle:
@@ -38,12 +47,13 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from edge.types import Consensus, DecisionType, PlateDecision, VoteRead
 from edge.vote.config import ConsensusConfig, VotingConfig
 from edge.vote.consensus import ReadTally, consensus_of, levenshtein, similarity
 from edge.vote.formats import PlateFormats, normalize_plate
+from edge.vote.text import fold_confusables
 
 
 def crop_quality(plate_box: Sequence[float] | None, char_confidences: Sequence[float]) -> float:
@@ -70,6 +80,7 @@ class _TrackVotes:
     final: PlateDecision | None = None
     stable_text: str | None = None
     stable_since: float = 0.0
+    switch_run: int = 0  # trailing confident reads of another plate (split rule)
 
 
 class TrackVote:
@@ -93,6 +104,21 @@ class TrackVote:
         v.last = read
         if read.quality >= v.best.quality:  # ties: the later read (the vehicle is closer)
             v.best = read
+
+    def split_off(self, n: int) -> TrackVote:
+        """Move the last ``n`` reads into a new TrackVote (returned); this one keeps the rest."""
+        v = self._v
+        moved = [v.reads.pop() for _ in range(n)][::-1]
+        for r in moved:
+            self._tally.remove(r)
+        v.n_total -= n
+        v.last = v.reads[-1]
+        if v.best in moved:
+            v.best = max(v.reads, key=lambda r: r.quality)
+        new = TrackVote(moved[0], v.reads.maxlen or len(moved), self.config)
+        for r in moved[1:]:
+            new.add(r)
+        return new
 
     @property
     def reads(self) -> list[VoteRead]:
@@ -155,6 +181,9 @@ class PlateVoter:
                     f"its previous read at {tv._v.last.timestamp}"
                 )
             tv.add(read)
+            split = self._maybe_split(track_id, tv, read)
+            if split is not False:
+                return split
         v = tv._v
         self._prune(read.timestamp)
         if v.final is not None:  # already decided (parked car): only keep the dedupe alive
@@ -210,6 +239,52 @@ class PlateVoter:
         return self._finalise(track_id, tv, cons, "track_end", keep=False)
 
     # ---------------------------------------------------------------- internals
+
+    def _established(self, v: _TrackVotes) -> str | None:
+        if v.final is not None:
+            return v.final.consensus.text
+        if v.provisional_texts:
+            return v.provisional_texts[-1]
+        return v.stable_text
+
+    def _maybe_split(
+        self, track_id: Hashable, tv: TrackVote, read: VoteRead
+    ) -> PlateDecision | None | Literal[False]:
+        """The split rule (module docstring), checked on the read just added. False: no split;
+        else the split happened and this is the earlier reads' FINAL (or None)."""
+        cfg = self.config
+        v = tv._v
+        if cfg.split_reads is None:
+            return False
+        est = self._established(v)
+        if est is None or read.weight < cfg.split_min_confidence:
+            return False  # nothing to split from, or too unsure to count either way
+        text = fold_confusables(normalize_plate(read.text))
+        other = similarity(text, fold_confusables(est)) < cfg.consensus.cluster_similarity
+        if not other:
+            v.switch_run = 0
+            return False
+        if v.switch_run:
+            # the run must be one plate: compare with the run's first read
+            first = v.reads[-1 - v.switch_run]
+            same = similarity(text, fold_confusables(normalize_plate(first.text)))
+            if same < cfg.consensus.cluster_similarity:
+                v.switch_run = 0
+        v.switch_run += 1
+        if v.switch_run < cfg.split_reads or len(v.reads) <= v.switch_run:
+            return False
+        new = tv.split_off(v.switch_run)
+        v.switch_run = 0
+        decision = None
+        if v.final is None:
+            cons = tv.consensus(self.formats)
+            if cons is not None and (
+                v.provisional_id is not None
+                or (self._passes(cons, final=True) and self._repeats(cons) >= cfg.final_min_repeats)
+            ):
+                decision = self._finalise(track_id, tv, cons, "text_switch", keep=False)
+        self._tracks[track_id] = new
+        return decision
 
     @staticmethod
     def _repeats(c: Consensus) -> int:

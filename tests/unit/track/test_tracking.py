@@ -238,3 +238,51 @@ def test_plate_keeps_majority_vehicle() -> None:
     assert link.vehicle_of(10) == 1
     link.forget([10])
     assert link.vehicle_of(10) is None
+
+
+# --------------------------------------------------------------------------- identity (issue 10)
+
+
+def test_lost_track_is_revived_only_by_a_read_of_the_same_plate() -> None:
+    cfg = TrackerConfig(min_hits=2, max_age=30)
+    for later, same in (("7AWV401", True), ("7AWV4O1", True), ("8BXK552", False), (None, True)):
+        tr = Tracker(cfg)
+        for f in range(5):
+            out = tr.update(
+                np.array([box(300, 200)]), np.array([0.9]), f, reads=[("7AWV401", 0.95)]
+            )
+        first = by_det(out.live)[0]
+        tr.update(np.zeros((0, 4)), np.zeros(0), 5)  # lost for a frame
+        cue = None if later is None else (later, 0.95)
+        out = tr.update(np.array([box(302, 200)]), np.array([0.9]), 6, reads=[cue])
+        assert (by_det(out.live)[0] == first) is same, later
+
+
+def test_unsure_reads_are_no_identity_cue() -> None:
+    tr = Tracker(TrackerConfig(min_hits=2))
+    for f in range(5):
+        out = tr.update(np.array([box(300, 200)]), np.array([0.9]), f, reads=[("7AWV401", 0.95)])
+    first = by_det(out.live)[0]
+    out = tr.update(np.array([box(302, 200)]), np.array([0.9]), 5, reads=[("8BXK552", 0.4)])
+    assert by_det(out.live)[0] == first
+
+
+def test_empty_road_ends_lost_tracks_early_and_a_lost_track_is_not_revived_by_distance() -> None:
+    cfg = TrackerConfig(min_hits=2, max_age=30, empty_max_age=10)
+    tr = Tracker(cfg)
+    for f in range(5):
+        tr.update(np.array([box(300, 200)]), np.array([0.9]), f)
+    ended = []
+    for f in range(5, 17):
+        ended += tr.update(np.zeros((0, 4)), np.zeros(0), f).ended
+    assert len(ended) == 1 and ended[0].last_frame == 4  # gone after 10 empty frames, not 30
+    # with the road not empty (another object in view), the lost track lives its max_age, but
+    # a detection merely near it (no overlap: stage 3) does not revive it
+    tr = Tracker(cfg)
+    for f in range(5):
+        out = tr.update(np.array([box(300, 200)]), np.array([0.9]), f)
+    first = by_det(out.live)[0]
+    tr.update(np.array([box(900, 600)]), np.array([0.9]), 5)
+    out = tr.update(np.array([box(900, 600), box(380, 200)]), np.array([0.9, 0.9]), 6)
+    assert first not in (by_det(out.live).get(1),)
+    assert any(t.track_id == first and t.state == TrackStatus.LOST for t in out.live)

@@ -509,3 +509,58 @@ def test_fragments_shorter_than_min_plate_length_are_no_event() -> None:
     assert v.end_track(2).plate == "K7T9"
     with pytest.raises(ValueError, match="min_plate_length"):
         VotingConfig(min_plate_length=0)
+
+
+# --------------------------------------------------------------------------- split (issue 10)
+
+
+def test_sure_reads_of_another_plate_split_the_track_into_two_finals() -> None:
+    v = voter()
+    out = [v.add("k", read("7AWV401", 0.95, f)) for f in range(6)]
+    assert [d.type for d in out if d] == [DecisionType.PROVISIONAL]
+    # the next car's plate, sure, three times in a row under the same track id
+    out = [v.add("k", read("8BXK552", 0.95, f)) for f in range(6, 9)]
+    (first,) = [d for d in out if d]
+    assert first.type is DecisionType.FINAL and first.reason == "text_switch"
+    assert first.plate == "7AWV401" and first.last_frame == 5
+    out = [v.add("k", read("8BXK552", 0.95, f)) for f in range(9, 12)]
+    assert [(d.type, d.plate) for d in out if d] == [(DecisionType.PROVISIONAL, "8BXK552")]
+    last = v.end_track("k")
+    assert last is not None and last.plate == "8BXK552" and last.first_frame == 6
+    assert last.duplicate_of is None
+
+
+def test_unsure_or_scattered_misreads_never_split() -> None:
+    v = voter()
+    for f in range(6):
+        v.add("k", read("7AWV401", 0.95, f))
+    # three wrong reads, but unsure ones, then sure ones that are not one plate
+    for f, (text, conf) in enumerate(
+        [("8BXK552", 0.5), ("8BXK552", 0.6), ("8BXK552", 0.5), ("ZZ9QQ11", 0.95),
+         ("8BXK552", 0.95), ("7AWV401", 0.95), ("8BXK552", 0.95), ("8BXK552", 0.95)],
+        start=6,
+    ):  # fmt: skip
+        assert v.add("k", read(text, conf, f)) is None
+    final = v.end_track("k")
+    assert final is not None and final.plate == "7AWV401" and final.reason == "track_end"
+
+
+def test_split_is_off_with_null_and_a_close_misread_is_the_same_plate() -> None:
+    v = voter(split_reads=None)
+    for f in range(6):
+        v.add("k", read("7AWV401", 0.95, f))
+    assert all(v.add("k", read("8BXK552", 0.95, f)) is None for f in range(6, 12))
+    v = voter()
+    for f in range(6):
+        v.add("k", read("7AWV401", 0.95, f))
+    # one character off (a sure misread) is the same plate: no split
+    assert all(v.add("k", read("7AWV4O1", 0.95, f)) is None for f in range(6, 12))
+
+
+def test_a_parked_cars_early_final_then_another_car_gets_its_own() -> None:
+    v = voter(max_track_duration_s=5.0)
+    decided = [d for f in range(8) if (d := v.add("k", read("7AWV401", 0.95, f)))]
+    assert decided[-1].type is DecisionType.FINAL and decided[-1].reason == "max_duration"
+    assert all(v.add("k", read("8BXK552", 0.95, f)) is None for f in range(8, 11))
+    final = v.end_track("k")
+    assert final is not None and final.plate == "8BXK552"
