@@ -195,6 +195,7 @@ class TrackState:
     last_frame: int  # frame of the last match
     velocity: tuple[float, float]  # centre velocity, pixels per source frame
     cls: str = ""  # class name (edge.types.VEHICLE / PLATE)
+    texts: tuple[str, ...] = ()  # recent identity cues, oldest first (edge.track.identity)
 
     @property
     def is_confirmed(self) -> bool:

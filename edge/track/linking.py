@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from edge.track.identity import compatible
 from edge.types import TrackState, TrackStatus
 
 
@@ -52,6 +53,12 @@ class PlateVehicleLinker:
 
     Per-frame containment is noisy when vehicles overlap; the majority (ties: the most recent
     vote) keeps a plate on the vehicle it was seen on most often.
+
+    A vehicle carries one plate: a plate track whose latest identity cue (edge.track.identity)
+    is another plate than all of the vehicle track's cues (the reads of the plate found inside
+    it) casts no vote for that vehicle. When a near car overtakes a far one whose own box the
+    detector lost, the far car's plate lies inside the near car's box; without this rule its
+    reads joined the near car's vote and the two made one event.
     """
 
     def __init__(self, min_overlap: float = 0.5) -> None:
@@ -74,6 +81,8 @@ class PlateVehicleLinker:
         for t, j in zip(seen, assign, strict=True):
             if j is not None:
                 vid = vehicles[j].track_id
+                if not compatible(vehicles[j].texts, t.texts[-1] if t.texts else None):
+                    continue
                 self._votes.setdefault(t.track_id, Counter())[vid] += 1
                 self._last[t.track_id] = vid
         return {t.track_id: self.vehicle_of(t.track_id) for t in plate_tracks}

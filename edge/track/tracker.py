@@ -82,6 +82,7 @@ class _Track:
             last_frame=self.last_frame,
             velocity=(float(self.mean[4]), float(self.mean[5])),
             cls=self.cls,
+            texts=tuple(self.texts),
         )
 
 

@@ -14,7 +14,7 @@ Patterns (``PATTERNS``; each a function ``(rng, vehicles, fps) -> list[Visit]``)
   0.2-1 s after the last one left, and it stops where the last one stood (a barrier, a kiosk);
 - ``pop_in``: brisk drive-through (1.8-2.6 s in view), analysed every 3rd-5th frame, so each
   vehicle jumps far between analysed frames and pops in already mid-frame;
-- ``side_by_side``: two vehicles in two lanes moving together;
+- ``side_by_side``: two vehicles in two lanes (left, right) coming towards the camera together;
 - ``occlusion``: a near, faster vehicle passes in front of a far one, hiding its plate ~1 s;
 - ``parked``: a car drives in and stands 62 s, while another drives past;
 - ``reverse``: drive in, stop, back up, stop, drive off forwards.
@@ -225,17 +225,21 @@ def gate_queue(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) 
 
 
 def side_by_side(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) -> list[Visit]:
+    """Pairs in two lanes, left and right, coming towards the camera together (from far and
+    small to near, leaving through the bottom edge), one slightly behind the other."""
     out, t = [], st.s(0.3)
     for i in range(0, len(vs) - 1, 2):
         dur = st.s(rng.uniform(2.6, 3.4))
         for lane, v in enumerate(vs[i : i + 2]):
-            px = _plate_px(rng, v) * (0.8 if lane == 0 else 1.0)
-            half = _sprite_w(v, px) / 2
-            y = st.height * (0.4 + 0.33 * lane)
-            lag = st.s(rng.uniform(0, 0.4))
-            out.append(
-                Visit(v, [(t + lag, -half, y, px), (t + lag + dur, st.width + half, y, px)], lane)
-            )
+            px = _plate_px(rng, v)
+            hh = _sprite_w(v, px) * v.bgr.shape[0] / v.bgr.shape[1] / 2
+            x = st.width * (0.3 if lane == 0 else 0.72)
+            lag = st.s(rng.uniform(0, 0.5))
+            keys = [
+                (t + lag, x, st.height * 0.25, px * 0.6),
+                (t + lag + dur, x, st.height + hh, px),
+            ]
+            out.append(Visit(v, keys, lane))
         t += dur + st.s(rng.uniform(0.3, 0.8))
     return out
 

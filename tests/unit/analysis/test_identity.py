@@ -14,7 +14,7 @@ from edge.eval.identity import ClipScore, Recorder, score_clip
 from edge.track.config import PLATE_TRACKER, VEHICLE_TRACKER, TrackingConfig
 from edge.types import Frame
 from edge.vote.config import VotingConfig
-from tests.doubles import OracleEngine
+from doubles import OracleEngine
 from training.synth.motion import (
     PATTERNS,
     PhotoVehicle,

@@ -286,3 +286,16 @@ def test_empty_road_ends_lost_tracks_early_and_a_lost_track_is_not_revived_by_di
     out = tr.update(np.array([box(900, 600), box(380, 200)]), np.array([0.9, 0.9]), 6)
     assert first not in (by_det(out.live).get(1),)
     assert any(t.track_id == first and t.state == TrackStatus.LOST for t in out.live)
+
+
+def test_a_plate_read_as_another_plate_than_its_vehicles_is_not_linked_to_it() -> None:
+    def state(tid: int, b: list[float], cls: str, texts: tuple[str, ...]) -> TrackState:
+        return TrackState(
+            tid, tuple(b), 0.9, 5, 5, 0, TrackStatus.CONFIRMED, 0, 0, 5, (0.0, 0.0), cls, texts
+        )  # type: ignore[arg-type]
+
+    near = state(1, [0, 0, 800, 600], VEHICLE, ("7AWV401",))
+    for texts, linked in ((("8BXK552",), None), (("7AWV4O1",), 1), ((), 1)):
+        linker = PlateVehicleLinker()
+        plate = state(2, [300, 400, 420, 430], PLATE, texts)
+        assert linker.update([plate], [near])[2] == linked, texts
