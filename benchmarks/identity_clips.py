@@ -3,6 +3,7 @@ duplicated per motion pattern, dev and held-out, single-frame vs voted, and late
 
     python benchmarks/identity_clips.py [--split dev,held-out] [--patterns gate_queue,...]
         [--sample-every 1,3] [--models DIR] [--json OUT] [--keep DIR] [--threads 1]
+        [--set tracking.plate.empty_max_age=5,10,20 ...] [--verbose]
 
 Vehicles are cut out of the labelled photos of ``openalpr-dev/{us,eu,br}`` (``$PLATEWATCH_DATA``
 or ``../shared/data``; an evaluation set: nothing is trained on it). Backgrounds are real
@@ -15,7 +16,11 @@ tuning. Each pattern of ``training.synth.motion.PATTERNS`` is rendered once per 
 `CameraAnalyzer` (the runtime's tracking, linking and voting, with the shipped defaults) at
 each sampling rate: every frame, every 3rd, ... (``pop_in`` at 3, 4 and 5).
 
-Scoring is edge.eval.identity's. "readable" vehicles are those whose plate the reader got
+The detector and reader run once per clip (their results do not depend on the sampling rate
+or on tracking/voting settings); ``--keep DIR`` keeps the clips and those results, so a second
+run with ``--set`` sweeps settings in seconds (one setting changed at a time around the
+defaults; a table of totals per value and split). Scoring is edge.eval.identity's.
+"readable" vehicles are those whose plate the reader got
 exactly in >= 3 analysed frames; "right" is reported over all vehicles and over readable ones.
 Latencies are in seconds of video: first readable frame -> first provisional / the final, and
 the vehicle's last frame -> its final (must stay <= track timeout + 1 s).
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import tempfile
 import time
@@ -119,27 +125,86 @@ def frames_of(path: Path, fps: float) -> Iterator:
         cap.release()
 
 
-def run_clip(clip: Path, truth, engine, every: int) -> dict:
+def infer_clip(clip: Path, truth, engine, rates: list[int]) -> dict:  # type: ignore[no-untyped-def]
+    """Detector + reader once per frame that any sampling rate analyses (the results do not
+    depend on the rate, nor on tracking or voting settings), crops dropped so the frames are
+    not kept alive."""
+    import dataclasses
+
+    from edge.capture.sampling import FrameSampler
+
+    samplers = [FrameSampler(k) for k in rates]
+    out: dict = {}
+    t0 = time.perf_counter()
+    for frame in frames_of(clip, truth.fps):
+        if any([s.take(frame.index) for s in samplers]):  # every sampler sees every frame
+            r = engine.infer(frame)
+            plates = tuple(dataclasses.replace(p, crop=None) for p in r.plates)
+            out[frame.index] = dataclasses.replace(r, plates=plates)
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def analyse(truth, results: dict, every: int, settings: dict) -> dict:  # type: ignore[no-untyped-def]
+    """The runtime's analyzer (tracking, linking, voting) over the cached results, as a
+    camera with ``sample_every: every`` and the given settings would run it."""
     from edge.analysis.analyzer import CameraAnalyzer
     from edge.capture.sampling import FrameSampler
     from edge.eval.identity import Recorder, score_clip
+    from edge.track.config import TrackingConfig
+    from edge.types import Frame
     from edge.vote.config import VotingConfig
     from training.synth.motion import truth_vehicles
 
-    voting = VotingConfig()
-    rec = Recorder(CameraAnalyzer("bench", voting=voting, formats=voting.plate_formats()))
+    voting = VotingConfig.model_validate(merged(VotingConfig(), settings.get("voting", {})))
+    tracking = TrackingConfig.model_validate(merged(TrackingConfig(), settings.get("tracking", {})))
+    analyzer = CameraAnalyzer(
+        "bench", voting=voting, formats=voting.plate_formats(), tracking=tracking, crops=False
+    )
+    rec = Recorder(analyzer)
     sampler = FrameSampler(every)
-    last = 0
-    t0 = time.perf_counter()
-    for frame in frames_of(clip, truth.fps):
-        last = frame.index
-        if sampler.take(frame.index):
-            rec.update(frame, engine.infer(frame))
-    rec.finish(last)
-    seconds = time.perf_counter() - t0
-    vehicles = truth_vehicles(truth)
-    score = score_clip(vehicles, rec.analysed, rec.reads, rec.decisions)
-    return {"score": score, "seconds": seconds, "analysed": len(rec.analysed)}
+    # the analyzer reads only the frame's size: a zero-strided stand-in for the pixels
+    image = np.broadcast_to(np.zeros(1, np.uint8), (truth.height, truth.width, 3))
+    for f in range(truth.frame_count):
+        if sampler.take(f):
+            frame = Frame("bench", f, f / truth.fps, image, False, video_time_s=f / truth.fps)
+            rec.update(frame, results[f])
+    rec.finish(truth.frame_count - 1)
+    return score_clip(truth_vehicles(truth), rec.analysed, rec.reads, rec.decisions)
+
+
+def merged(base, override: dict) -> dict:  # type: ignore[no-untyped-def]
+    """``base`` (a settings model) as a dict with ``override`` merged in, nested keys too (the
+    plate tracker's own defaults stay when one of its fields is changed)."""
+    out = base.model_dump()
+
+    def merge(d: dict, o: dict) -> None:
+        for k, v in o.items():
+            if isinstance(v, dict) and isinstance(d.get(k), dict):
+                merge(d[k], v)
+            else:
+                d[k] = v
+
+    merge(out, override)
+    return out
+
+
+def variants(specs: list[str]) -> list[tuple[str, dict]]:
+    """``--set tracking.plate.empty_max_age=5,10,20`` -> one variant per value (one setting
+    changed at a time around the defaults), plus the defaults themselves."""
+    out: list[tuple[str, dict]] = [("defaults", {})]
+    for spec in specs:
+        key, _, values = spec.partition("=")
+        for raw in values.split(","):
+            value: object = None if raw in ("null", "none") else json.loads(raw)
+            d: dict = {}
+            node = d
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+            out.append((f"{key}={raw}", d))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--keep", type=Path, default=None, help="keep the rendered clips here")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="sweep a setting (e.g. tracking.plate.empty_max_age=5,10,20): totals per value",
+    )
     ap.add_argument("--verbose", action="store_true", help="print every vehicle")
     args = ap.parse_args(argv)
 
@@ -175,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     stage = Stage(1920, 1080, 25.0)
     timeout_frames = 30  # tracking.plate.max_age default (source frames)
     rows, report = [], {}
+    sweep = variants(args.set)
+    sweep_totals: dict[tuple[str, str], dict[str, int]] = {}
     tmp = tempfile.TemporaryDirectory(prefix="platewatch-identity-")
     out_dir = args.keep or Path(tmp.name)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -193,49 +267,63 @@ def main(argv: list[str] | None = None) -> int:
             bg = load_background(bg_path, boxes, stage.width, stage.height)
             visits = fn(np.random.default_rng((pi, len(split))), picks, stage)
             clip = out_dir / f"{split}-{name}.mp4"
-            truth = render_motion_clip(clip, visits, bg, fps=stage.fps, seed=pi)
-            if args.keep:
-                truth.save(clip.with_suffix(".truth.json"))
-            for every in fixed or DEFAULT_RATES[name]:
-                r = run_clip(clip, truth, engine, every)
-                s = r["score"]
-                nv = len(s.vehicles)
-                readable = [v for v in s.vehicles if v.readable]
-                row = {
-                    "split": split,
-                    "pattern": name,
-                    "every": every,
-                    "vehicles": nv,
-                    "readable": len(readable),
-                    **{o: s.count(o) for o in OUTCOMES},
-                    "right_readable": s.count("right", readable_only=True),
-                    "false": s.false_events,
-                    "frame_acc": s.frame_right / s.frame_reads if s.frame_reads else 0.0,
-                    "best_single": sum(v.best_single == v.text for v in s.vehicles) / max(nv, 1),
-                    "voted": s.count("right") / max(nv, 1),
-                    "ms_per_frame": 1e3 * r["seconds"] / max(r["analysed"], 1),
-                }
-                rows.append(row)
-                for v in s.vehicles:
-                    if v.provisional_latency is not None:
-                        lat_p.append(v.provisional_latency / stage.fps)
-                    if v.final_latency is not None and v.outcome == "right":
-                        lat_f.append(v.final_latency / stage.fps)
-                    if v.final_after_leave is not None and v.outcome == "right":
-                        after.append(v.final_after_leave / stage.fps)
-                    if args.verbose:
-                        print(
-                            f"  {split} {name} /{every} #{v.id} {v.text:<9} {v.outcome:<10} "
-                            f"readable={v.readable_frames} finals={v.finals} best={v.best_single}"
-                        )
-                print(
-                    f"{split:<8} {name:<13} /{every}  {row['right']}/{nv} right "
-                    f"(readable {row['right_readable']}/{row['readable']})  missed {row['missed']} "
-                    f"wrong {row['wrong']} merged {row['merged']} dup {row['duplicated']} "
-                    f"false {row['false']}  frame {row['frame_acc']:.0%} "
-                    f"best {row['best_single']:.0%}",
-                    flush=True,
-                )
+            rates = fixed or list(DEFAULT_RATES[name])
+            cached = clip.with_suffix(f".results-{'-'.join(map(str, rates))}.pkl")
+            if args.keep and cached.exists():
+                # the same clip and rates with the same models: reuse (--keep runs sweep fast)
+                truth, results = pickle.loads(cached.read_bytes())
+            else:
+                truth = render_motion_clip(clip, visits, bg, fps=stage.fps, seed=pi)
+                results = infer_clip(clip, truth, engine, rates)
+                if args.keep:
+                    cached.write_bytes(pickle.dumps((truth, results)))
+            for label, settings in sweep:
+                for every in rates:
+                    s = analyse(truth, results, every, settings)
+                    if label != "defaults":
+                        tot = sweep_totals.setdefault((label, split), dict.fromkeys(OUTCOMES, 0))
+                        for o in OUTCOMES:
+                            tot[o] += s.count(o)
+                        continue
+                    nv = len(s.vehicles)
+                    readable = [v for v in s.vehicles if v.readable]
+                    row = {
+                        "split": split,
+                        "pattern": name,
+                        "every": every,
+                        "vehicles": nv,
+                        "readable": len(readable),
+                        **{o: s.count(o) for o in OUTCOMES},
+                        "right_readable": s.count("right", readable_only=True),
+                        "false": s.false_events,
+                        "frame_acc": s.frame_right / s.frame_reads if s.frame_reads else 0.0,
+                        "best_single": sum(v.best_single == v.text for v in s.vehicles)
+                        / max(nv, 1),
+                        "voted": s.count("right") / max(nv, 1),
+                    }
+                    rows.append(row)
+                    for v in s.vehicles:
+                        if v.provisional_latency is not None:
+                            lat_p.append(v.provisional_latency / stage.fps)
+                        if v.final_latency is not None and v.outcome == "right":
+                            lat_f.append(v.final_latency / stage.fps)
+                        if v.final_after_leave is not None and v.outcome == "right":
+                            after.append(v.final_after_leave / stage.fps)
+                        if args.verbose:
+                            print(
+                                f"  {split} {name} /{every} #{v.id} {v.text:<9} {v.outcome:<10} "
+                                f"readable={v.readable_frames} finals={v.finals} "
+                                f"best={v.best_single}"
+                            )
+                    print(
+                        f"{split:<8} {name:<13} /{every}  {row['right']}/{nv} right "
+                        f"(readable {row['right_readable']}/{row['readable']})  "
+                        f"missed {row['missed']} "
+                        f"wrong {row['wrong']} merged {row['merged']} dup {row['duplicated']} "
+                        f"false {row['false']}  frame {row['frame_acc']:.0%} "
+                        f"best {row['best_single']:.0%}",
+                        flush=True,
+                    )
         report[split] = {
             "provisional_s": (percentile(lat_p, 50), percentile(lat_p, 95)),
             "final_s": (percentile(lat_f, 50), percentile(lat_f, 95)),
@@ -247,6 +335,17 @@ def main(argv: list[str] | None = None) -> int:
         }
     tmp.cleanup()
     print_table(rows, report, (timeout_frames / stage.fps) + 1.0)
+    if sweep_totals:
+        print("\n| setting | split | " + " | ".join(OUTCOMES) + " |")
+        print("|---|---|" + "---|" * len(OUTCOMES))
+        for split in dict.fromkeys(r["split"] for r in rows):
+            base = {o: sum(r[o] for r in rows if r["split"] == split) for o in OUTCOMES}
+            print(f"| defaults | {split} | " + " | ".join(str(base[o]) for o in OUTCOMES) + " |")
+            for (label, sp), tot in sweep_totals.items():
+                if sp == split:
+                    print(
+                        f"| {label} | {split} | " + " | ".join(str(tot[o]) for o in OUTCOMES) + " |"
+                    )
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "latency": report}, indent=1) + "\n")
     return 0

@@ -40,6 +40,7 @@ from edge.analysis.vote_keys import KeyState, VoteKeys
 from edge.events.config import EventsConfig
 from edge.rules.zones import CameraGeometry, CameraGeometryConfig, TrackResult
 from edge.track.config import TrackingConfig
+from edge.track.identity import identity_text, same_plate
 from edge.track.linking import PlateVehicleLinker
 from edge.track.tracker import MultiClassTracker
 from edge.types import (
@@ -58,6 +59,7 @@ from edge.types import (
 )
 from edge.vote.config import VotingConfig
 from edge.vote.formats import PlateFormats
+from edge.vote.text import fold_confusables
 from edge.vote.voter import PlateVoter, crop_quality
 
 
@@ -131,6 +133,8 @@ class CameraAnalyzer:
         self.keep_crops = self.events.crop if crops is None else crops
         self.regions = {p.name: p.region for p in formats.patterns} if formats else {}
         self.min_hits = tracking.plate.min_hits
+        # reads this sure are identity cues (tracker, linker and the vote a plate track joins)
+        self.identity_min_confidence = tracking.plate.identity_min_confidence
         self.counters = AnalyzerCounters()
         self.keys = VoteKeys()
         self.clock = StreamClock()
@@ -192,6 +196,12 @@ class CameraAnalyzer:
                 self.keys.hold(t.track_id, read)
                 continue
             key = self.keys.key_for(t.track_id, vid if vid in live_vehicles else None)
+            if key != t.track_id and self._foreign(key, read):
+                # Surely read as another plate than the vote it joined (a parked car's box the
+                # plate only passes through, a near car overtaking a far one): it votes alone.
+                for ended in self.keys.detach(t.track_id):
+                    decisions += self._end_key(ended)
+                key = t.track_id
             state = self.keys.states[key]
             state.reads += 1
             state.linked_reads += vid in live_vehicles
@@ -220,6 +230,12 @@ class CameraAnalyzer:
                 if t.track_id not in self.keys.states:  # a live vote key keeps its geometry
                     self.geometry.forget(t.track_id)
         return out
+
+    def _foreign(self, key: int, read: VoteRead) -> bool:
+        """The read is an identity cue of another plate than the vote ``key`` stands for."""
+        cue = identity_text(read.text, read.weight, self.identity_min_confidence)
+        est = self.voter.established(key)
+        return cue is not None and est is not None and not same_plate(cue, fold_confusables(est))
 
     def finish(self) -> list[PlateDecision]:
         """End of stream: end every track and return the final decisions."""

@@ -2,9 +2,11 @@
 
 The key is the vehicle track id when the plate is tied to a vehicle, else the plate track id.
 It is fixed when the plate track is confirmed (its reads from the tentative phase are buffered
-until then), so a plate track whose link appears later never splits its reads. Several plate
+until then), so a plate track whose link appears later never splits its reads; the one way out
+is `detach`: a plate track surely read as another plate than its vote's leaves it for a vote
+of its own (edge.analysis.analyzer). Several plate
 tracks of one vehicle (a tracker ID switch, front and rear plate) vote together. A key ends when
-every tracker track that fed it has ended.
+every plate track that fed it has ended.
 """
 
 from __future__ import annotations
@@ -50,10 +52,27 @@ class VoteKeys:
         key = vehicle_tid if vehicle_tid is not None else plate_tid
         self._key_of[plate_tid] = key
         state = self.states.setdefault(key, KeyState())
-        for member in {plate_tid, key}:
-            state.members.add(member)
-            self._member_of.setdefault(member, set()).add(key)
+        # Members are the plate tracks only: the vote is about a plate, so it ends (and its
+        # final comes) within the plate tracks' max_age of the plate's last sighting, even when
+        # the vehicle track lives on (a box the plate only passed through, a car parked on).
+        state.members.add(plate_tid)
+        self._member_of.setdefault(plate_tid, set()).add(key)
         return key
+
+    def detach(self, plate_tid: int) -> list[int]:
+        """Move a plate track out of the vote it joined into a vote of its own (its reads are
+        another plate's); returns the old key if the plate track was its last member."""
+        ended = []
+        old = self._key_of.pop(plate_tid, None)
+        if old is not None and old != plate_tid:
+            self._member_of.get(plate_tid, set()).discard(old)
+            state = self.states.get(old)
+            if state is not None:
+                state.members.discard(plate_tid)
+                if not state.members:
+                    ended.append(old)
+        self.key_for(plate_tid, None)
+        return ended
 
     def track_ended(self, tid: int, is_plate: bool) -> list[int]:
         """Forget an ended tracker track; the keys it was the last member of (now ending)."""

@@ -17,12 +17,12 @@ from edge.vote.text import fold_confusables, levenshtein, normalize_plate
 
 
 def identity_text(
-    text: str, confidence: float, min_confidence: float, min_length: int = 4
+    text: str, confidence: float, min_confidence: float | None, min_length: int = 4
 ) -> str | None:
     """The read as an identity cue: normalised and O/0-I/1-folded when its weakest character
     has ``min_confidence`` and it is long enough to tell plates apart; else None (no cue)."""
     t = fold_confusables(normalize_plate(text))
-    if confidence < min_confidence or len(t) < min_length:
+    if min_confidence is None or confidence < min_confidence or len(t) < min_length:
         return None
     return t
 

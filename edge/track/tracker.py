@@ -137,9 +137,7 @@ class Tracker:
         if reads is not None and len(reads) != len(boxes):
             raise ValueError(f"tracker: {len(reads)} reads for {len(boxes)} boxes")
         cues = [
-            identity_text(r[0], r[1], cfg.identity_min_confidence)
-            if r is not None and cfg.identity_min_confidence is not None
-            else None
+            identity_text(r[0], r[1], cfg.identity_min_confidence) if r is not None else None
             for r in (reads if reads is not None else [None] * len(boxes))
         ]
         dt = 1 if self._frame is None else frame_index - self._frame

@@ -38,7 +38,8 @@ on it:
   published. Decisions are compared with earlier finals and with the published provisionals of
   other live, not yet finalised tracks (that track's own final will be the published one). The
   window is measured from the earlier plate's last sighting,
-  which keeps moving while it is seen, so a car that lingers stays one event.
+  which keeps moving while it is seen (also through a later track found to repeat it: a parked
+  car whose track broke and restarted), so a car that lingers stays one event.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class _TrackVotes:
     n_total: int = 1
     provisional_texts: list[str] = field(default_factory=list)
     provisional_id: str | None = None
+    duplicate_of: str | None = None  # the earlier event this track was found to repeat
     final: PlateDecision | None = None
     stable_text: str | None = None
     stable_since: float = 0.0
@@ -160,6 +162,12 @@ class PlateVoter:
     def active_tracks(self) -> list[Hashable]:
         return list(self._tracks)
 
+    def established(self, track_id: Hashable) -> str | None:
+        """The text the track stands for so far (its final, last provisional or a final-worthy
+        consensus), or None: what a read must agree with to belong to this vote."""
+        tv = self._tracks.get(track_id)
+        return self._established(tv._v) if tv else None
+
     def current(self, track_id: Hashable) -> Consensus | None:
         """The track's consensus now (for overlays); None for unknown tracks."""
         tv = self._tracks.get(track_id)
@@ -185,6 +193,8 @@ class PlateVoter:
             if split is not False:
                 return split
         v = tv._v
+        if v.duplicate_of is not None:  # still the same vehicle: keep its event's window open
+            self._touch(v.duplicate_of, read.timestamp)
         self._prune(read.timestamp)
         if v.final is not None:  # already decided (parked car): only keep the dedupe alive
             self._touch(v.final.event_id, read.timestamp)
@@ -220,6 +230,9 @@ class PlateVoter:
             d = self._decision(track_id, tv, cons, DecisionType.PROVISIONAL, "confident", dup)
             if dup is None:
                 v.provisional_id = d.event_id
+            else:
+                v.duplicate_of = dup
+                self._touch(dup, read.timestamp)
             return d
         return None
 
@@ -316,6 +329,10 @@ class PlateVoter:
         v.final = d
         if dup is None:
             self._finals.append(_Seen(cons.text, d.event_id, v.last.timestamp, track_id))
+            for other in self._tracks.values():  # tracks repeating this one's provisional
+                if v.provisional_id is not None and other._v.duplicate_of == v.provisional_id:
+                    other._v.duplicate_of = d.event_id
+                    self._touch(d.event_id, other._v.last.timestamp)
         else:
             self._touch(dup, v.last.timestamp)
         if keep:  # a never-ending track stays registered so its later reads are absorbed
