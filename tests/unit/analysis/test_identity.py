@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from doubles import OracleEngine
 
 from edge.analysis.analyzer import CameraAnalyzer
 from edge.capture.sampling import FrameSampler
@@ -14,7 +15,6 @@ from edge.eval.identity import ClipScore, Recorder, score_clip
 from edge.track.config import PLATE_TRACKER, VEHICLE_TRACKER, TrackingConfig
 from edge.types import Frame
 from edge.vote.config import VotingConfig
-from doubles import OracleEngine
 from training.synth.motion import (
     PATTERNS,
     PhotoVehicle,
