@@ -202,9 +202,12 @@ def gate_queue(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) 
         px = _plate_px(rng, v)
         half = _sprite_w(v, px) / 2
         hh = half * v.bgr.shape[0] / v.bgr.shape[1]
-        t_in, t_stop, t_out = st.s(rng.uniform(0.7, 1.1)), st.s(rng.uniform(1.0, 2.0)), 0.0
+        # a camera framed tightly on the barrier: a car is in view a moment before it stops
+        # and after it pulls away, so the next one stands where the last stood well within a
+        # lost track's max_age
+        t_in, t_stop, t_out = st.s(rng.uniform(0.4, 0.7)), st.s(rng.uniform(1.0, 2.0)), 0.0
         if head_on:
-            t_out = st.s(rng.uniform(0.5, 0.8))
+            t_out = st.s(rng.uniform(0.3, 0.6))
             keys = [
                 (t, stop_x, st.height * 0.3, px * 0.55),
                 (t + t_in, stop_x, stop_y, px),
@@ -212,7 +215,7 @@ def gate_queue(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) 
                 (t + t_in + t_stop + t_out, stop_x + 60, st.height + hh * 1.5, px * 1.5),
             ]
         else:
-            t_out = st.s(rng.uniform(0.7, 1.0))
+            t_out = st.s(rng.uniform(0.4, 0.7))
             keys = [
                 (t, -half, stop_y, px),
                 (t + t_in, stop_x, stop_y, px),

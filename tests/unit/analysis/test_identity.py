@@ -129,3 +129,42 @@ def test_parked_and_reversing_cars_are_one_event_each() -> None:
     for name, every in (("parked", 5), ("reverse", 1), ("reverse", 3), ("occlusion", 1)):
         score = replay(pattern(name), every)
         assert outcomes(score) == ["right"] * len(score.vehicles), (name, every, outcomes(score))
+
+
+class ParkedBoxEngine(OracleEngine):
+    """The oracle's plates, but one vehicle box only, that never moves (a parked car, or a
+    false vehicle detection on the background) across the lanes the cars drive through, whose
+    own boxes the detector misses."""
+
+    def infer(self, frame: Frame):  # type: ignore[no-untyped-def]
+        from edge.detect.alpr import build_result
+
+        r = super().infer(frame)
+        vehicles = [((0.0, 300.0, 1920.0, 1000.0), 0.9)]
+        plates = [(p.box, p.score, p.read) for p in r.plates]
+        return build_result(frame.image, vehicles, plates)
+
+
+def test_plates_passing_through_a_parked_cars_box_are_not_its_plate() -> None:
+    """A plate whose vote was keyed to a vehicle box it only passes through, and is then
+    surely read as another plate than that vote's, leaves for a vote of its own."""
+    # two cars through the parked box together (two lanes), then a third on its own
+    a, b, c = (placeholder(t) for t in PLATES[:3])
+    visits = [
+        Visit(a, [(5, -200, 500, 120), (80, 2120, 500, 120)]),
+        Visit(b, [(10, -200, 820, 120), (85, 2120, 820, 120)]),
+        Visit(c, [(100, -200, 650, 120), (175, 2120, 650, 120)]),
+    ]
+    truth = motion_truth(visits, STAGE.width, STAGE.height, STAGE.fps)
+    for every in (1, 3):
+        engine = ParkedBoxEngine(truth, error_rate=0.1, seed=2)
+        rec = Recorder(CameraAnalyzer("cam"))
+        sampler = FrameSampler(every)
+        image = np.zeros((STAGE.height, STAGE.width, 3), np.uint8)
+        for f in range(truth.frame_count):
+            if sampler.take(f):
+                frame = Frame("cam", f, f / STAGE.fps, image, False, video_time_s=f / STAGE.fps)
+                rec.update(frame, engine.infer(frame))
+        rec.finish(truth.frame_count - 1)
+        score = score_clip(truth_vehicles(truth), rec.analysed, rec.reads, rec.decisions)
+        assert outcomes(score) == ["right"] * len(visits), (every, outcomes(score))
