@@ -84,3 +84,19 @@ def test_gate_queue_and_standing_cars_get_one_event_each(tmp_path: Path, engine:
             assert score.count("merged") == 0, (name, every, score.vehicles)
             assert score.count("duplicated") == 0, (name, every, score.vehicles)
             assert all(v.outcome == "right" for v in readable), (name, every, score.vehicles)
+
+
+def test_a_short_visit_gets_its_final(tmp_path: Path, engine: Alpr) -> None:
+    """A car in view 2 s, readable in only a handful of analysed frames at every 5th frame,
+    gets its one final, within the track timeout + 1 s of leaving. (The voter's text-switch
+    split is tested on reads in tests/unit/vote/test_voting.py: with the shipped models the
+    tracker's identity cues already keep such cars apart.)"""
+    vs = cars(4, 1)
+    half = 420 / 2 + 10
+    short = [Visit(vs[0], [(5, -half, 420, 110), (55, STAGE.width + half, 420, 110)])]
+    clip = tmp_path / "short.mp4"
+    truth = render_motion_clip(clip, short, background(), fps=STAGE.fps)
+    for every in (1, 5):
+        (s,) = replay(clip, truth, engine, every).vehicles
+        assert s.readable and s.outcome == "right", (every, s)
+        assert s.final_after_leave is not None and s.final_after_leave <= 30 + STAGE.fps
