@@ -113,13 +113,31 @@ def train(
     )
 
 
+def resumable(last: Path) -> str | None:
+    """Why ``last`` cannot be resumed, or None. Ultralytics strips the optimiser and sets the
+    epoch to -1 when a run finishes; resuming such a file falls back to its built-in demo data
+    set and tries to download it, which fails offline with a message about coco8."""
+    import torch
+
+    if not last.exists():
+        return f"nothing to resume: {last} does not exist"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or ckpt.get("epoch", -1) == -1 or ckpt.get("optimizer") is None:
+        return (
+            f"nothing to resume: the run in {last.parent.parent} finished. Start a new one "
+            "(python -m training.detector.train, e.g. with more --epochs or --hours)"
+        )
+    return None
+
+
 def resume() -> None:
     _single_thread()
     from ultralytics import YOLO
 
     last = last_checkpoint()
-    if not last.exists():
-        raise FileNotFoundError(f"nothing to resume: {last} does not exist")
+    why = resumable(last)
+    if why is not None:
+        raise SystemExit(f"training.detector.train: {why}")
     YOLO(str(last)).train(resume=True)
 
 

@@ -82,7 +82,21 @@ def try_synth(flag: Path, args, rng: np.random.Generator) -> SynthPool | None:
     try:
         from training.synth import generate_plate  # noqa: PLC0415 (optional, arrives late)
 
-        pool = SynthPool(generate_plate, args.synth_pool, args.synth_refresh, rng)
+        generate = generate_plate
+        if args.us_designs is not None:
+            from training.synth.us_designs import UsDesigns  # noqa: PLC0415
+
+            designs = UsDesigns.load(args.us_designs)
+            share = args.us_designs_share
+            log(f"synth: {len(designs.designs)} US designs, {share:.0%} of synthetic plates")
+
+            def generate(rng, style=None, degrade=True):  # type: ignore[no-untyped-def]
+                # real state artwork for a share of the plates, the drawn styles for the rest
+                if rng.random() < share:
+                    return designs.generate(rng, degrade=degrade)
+                return generate_plate(rng, style=style, degrade=degrade)
+
+        pool = SynthPool(generate, args.synth_pool, args.synth_refresh, rng)
         t0 = time.time()
         pool.fill(args.synth_warm)
         dt = (time.time() - t0) / max(1, args.synth_warm)
@@ -151,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--br-share", type=float, default=0.5, help="share of the real crops drawn from BR"
     )
+    ap.add_argument(
+        "--us-designs",
+        type=Path,
+        default=None,
+        help="us-plate-designs folder: synthetic US plates on real state artwork",
+    )
+    ap.add_argument(
+        "--us-designs-share", type=float, default=0.3, help="share of synthetic plates on them"
+    )
     ap.add_argument("--synth-pool", type=int, default=3000)
     ap.add_argument("--synth-refresh", type=int, default=8)
     ap.add_argument("--synth-warm", type=int, default=300)
@@ -171,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    for name in ("synth_fraction", "extra_fraction", "br_share"):
+    for name in ("synth_fraction", "extra_fraction", "br_share", "us_designs_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} must be in [0, 1]")
     if args.synth_fraction + (args.extra_fraction if args.extra_crops else 0.0) > 1.0:

@@ -142,3 +142,16 @@ def test_shipped_onnx_finds_a_real_plate():
     boxes, _, classes = decode_yolo(out, meta["conf_threshold"], meta["iou_threshold"])
     plates = unletterbox_boxes(boxes[classes == 1], lb, frame.shape[1], frame.shape[0])
     assert len(plates) and box_iou(truth, plates).max() > 0.4
+
+
+def test_resume_says_why_a_finished_or_missing_run_cannot_resume(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    torch = pytest.importorskip("torch")
+    from training.detector.train import resumable
+
+    assert "does not exist" in (resumable(tmp_path / "last.pt") or "")
+    done = tmp_path / "run" / "weights" / "last.pt"
+    done.parent.mkdir(parents=True)
+    torch.save({"epoch": -1, "optimizer": None, "model": None}, done)
+    assert "finished" in (resumable(done) or "")
+    torch.save({"epoch": 3, "optimizer": {"state": {}}, "model": None}, done)
+    assert resumable(done) is None
