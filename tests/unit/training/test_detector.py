@@ -155,3 +155,33 @@ def test_resume_says_why_a_finished_or_missing_run_cannot_resume(tmp_path) -> No
     assert "finished" in (resumable(done) or "")
     torch.save({"epoch": 3, "optimizer": {"state": {}}, "model": None}, done)
     assert resumable(done) is None
+
+
+def test_int8_detector_keeps_its_head_float_and_its_io(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("onnxruntime.quantization")
+    import cv2
+    import onnx
+    import onnxruntime as ort
+
+    from training.detector.quantize import quantize
+
+    model = Path(__file__).resolve().parents[3] / "models" / "detector.onnx"
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(4):  # calibration scenes: noise and shapes are enough to test the plumbing
+        img = rng.integers(0, 255, (360, 640, 3), dtype=np.uint8)
+        cv2.rectangle(img, (200, 200), (320, 240), (255, 255, 255), -1)
+        paths.append(tmp_path / f"c{i}.jpg")
+        cv2.imwrite(str(paths[-1]), img)
+    out = tmp_path / "detector.int8.onnx"
+    meta = quantize(model, out, paths, "minmax")
+    assert meta["quantization"]["calibration_images"] == 4
+    assert json.loads(out.with_suffix(".json").read_text())["onnx_sha256"] == meta["onnx_sha256"]
+    g = onnx.load(str(out)).graph
+    head = meta["quantization"]["float_nodes"].split(" ")[0]
+    ops = [n.op_type for n in g.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    assert not any(n.op_type == "QuantizeLinear" and n.name.startswith(head) for n in g.node)
+    s = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    ref = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    assert s.get_outputs()[0].shape == ref.get_outputs()[0].shape
