@@ -496,7 +496,10 @@ class Postgres:
         except psycopg.OperationalError:
             return False
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int = signal.SIGQUIT) -> None:
+        """Stop the server; SIGQUIT by default: PostgreSQL's "immediate" shutdown, a crash as
+        far as the data goes (no checkpoint; crash recovery on the next start) that, unlike a
+        SIGKILL of the postmaster, also ends every backend before it returns."""
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -507,11 +510,7 @@ class Postgres:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
-        if sig == signal.SIGKILL:
-            # Children (backends) of a SIGKILLed postmaster exit by themselves; the shared
-            # memory lock file would stop the next start until they have.
-            wait_until(lambda: not port_open(self.port), 10.0)
-            time.sleep(0.5)
+        wait_until(lambda: not port_open(self.port), 10.0)
 
     def restart(self, down_s: float = 0.0) -> None:
         self.kill()
@@ -530,7 +529,7 @@ class Postgres:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def cleanup(self) -> None:
-        self.kill(signal.SIGTERM if self.running else signal.SIGKILL)
+        self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -69,7 +69,6 @@ class CollectorCounters:
     batches: int = 0
     write_failures: int = 0
     connections: int = 0
-    batch_sizes: list[int] = field(default_factory=list)  # last few, for the periodic log
 
 
 class DatabaseUnavailable(RuntimeError):

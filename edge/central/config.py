@@ -42,6 +42,9 @@ def check_database_url(url: str) -> str:
         parts = conninfo.conninfo_to_dict(text)
     except Exception as exc:  # psycopg.ProgrammingError: libpq's own words
         raise DatabaseUrlError(f"{redact_url(text)!r}: {str(exc).strip()}") from exc
+    for port in str(parts.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise DatabaseUrlError(f"{redact_url(text)!r}: port {port!r} is not a port number")
     if not parts.get("dbname"):
         raise DatabaseUrlError(
             f"{redact_url(text)!r} names no database: end it with /DBNAME "
