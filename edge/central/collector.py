@@ -126,6 +126,7 @@ class Collector:
         self.client = self._make_client()
         self._writer = threading.Thread(target=self._run_writer, name="collector-writer")
         self.error: BaseException | None = None  # why the writer stopped, if not asked to
+        self.subscribed = threading.Event()  # set at each SUBACK (the session is in place)
 
     # ------------------------------------------------------------------ MQTT side
 
@@ -158,7 +159,12 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self.subscribed.set()
+        log.info("collector subscribed to %s/# (every device)", self.cfg.mqtt.topic_prefix)
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):  # type: ignore[no-untyped-def]
         if rc.is_failure:
@@ -180,6 +186,7 @@ class Collector:
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any):  # type: ignore[no-untyped-def]
         with self._conn_lock:
             self._connection = 0
+        self.subscribed.clear()
         if not self._stop.is_set():
             log.warning("collector lost the broker %s:%s (%s); reconnecting", *self._where(), rc)
 
