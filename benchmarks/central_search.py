@@ -27,9 +27,9 @@ FILL = """
 INSERT INTO events (event_id, track_key, schema_version, type, device, camera, track_id, plate,
     plate_fold, plate_len, plate_hashed, confidence, char_confidences, candidates, first_seen,
     last_seen, first_frame, last_frame, plate_box, zones, received_at)
-SELECT gen_random_uuid(), 't' || g, '1.0', 'final', 'dev' || (g % 5), 'cam' || (g % 20), g, p, p,
+SELECT gen_random_uuid(), 't' || g, '1.0', 'final', 'dev' || (g %% 5), 'cam' || (g %% 20), g, p, p,
     7, false, 0.9, ARRAY[0.9,0.9,0.9,0.9,0.9,0.9,0.9]::real[], '[]'::jsonb,
-    now() - (g % 2592000) * interval '1 second', now() - (g % 2592000) * interval '1 second',
+    now() - (g %% 2592000) * interval '1 second', now() - (g %% 2592000) * interval '1 second',
     g, g, ARRAY[1,1,20,10], ARRAY[]::text[], now()
 FROM (SELECT g, translate(upper(substr(md5(g::text), 1, 7)), 'OI', '01') AS p
       FROM generate_series(1, %s) g) s
