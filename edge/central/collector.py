@@ -236,7 +236,19 @@ class Collector:
     def start(self) -> Collector:
         self._writer.start()
         s = self.cfg.mqtt
-        self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
+        if s.protocol == "5":
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            # MQTT 5: a kept session is clean start off plus a session expiry (0 would end the
+            # session, and its queue, at the first disconnect).
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 0xFFFFFFFF
+            self.client.connect_async(
+                s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         self.client.loop_start()
         return self
 

@@ -259,7 +259,12 @@ def start_collector(url: str, broker: Mosquitto, **kw: Any) -> Any:
 
     data: dict[str, Any] = {
         "database": {"url": url, **kw.pop("database", {})},
-        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1.0},
+        "mqtt": {
+            "host": broker.host,
+            "port": broker.port,
+            "reconnect_max_s": 1.0,
+            **kw.pop("mqtt", {}),
+        },
         "batch_size": 20,
         "max_wait_s": 0.05,
         "retry_min_s": 0.2,
@@ -631,3 +636,30 @@ def test_dashboard_lists_every_device_and_camera_with_health(postgres: Postgres)
     finally:
         server.stop()
         history.close()
+
+
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
+def test_session_kept_while_the_collector_is_away(  # type: ignore[no-untyped-def]
+    postgres: Postgres, central_broker: Mosquitto, protocol: str
+) -> None:
+    """What arrives while no collector runs waits in its session (MQTT 3.1.1 clean session off,
+    MQTT 5 clean start off with a session expiry) and is stored by the next one."""
+    url = postgres.create_database("c8")
+    first = start_collector(url, central_broker, mqtt={"host": central_broker.host,
+                                                       "port": central_broker.port,
+                                                       "protocol": protocol})  # fmt: skip
+    first.stop()
+    pub = RawPublisher(central_broker)
+    events = [make_event(i, device="jet-5") for i in range(5)]
+    try:
+        for e in events:
+            pub.send("platewatch/jet-5/gate/events", e.to_bytes())
+    finally:
+        pub.close()
+    second = start_collector(url, central_broker, mqtt={"host": central_broker.host,
+                                                        "port": central_broker.port,
+                                                        "protocol": protocol})  # fmt: skip
+    try:
+        assert wait_until(lambda: finals_in(url) == 5, 10)
+    finally:
+        second.stop()
