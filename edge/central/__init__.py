@@ -11,3 +11,14 @@
 Needs psycopg 3 (``pip install 'platewatch[central]'``); nothing else in ``edge`` imports this
 package except lazily, so a device never needs it.
 """
+
+
+def require_psycopg() -> None:
+    """ImportError with the install command when psycopg 3 is missing."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "the central store needs psycopg 3: pip install 'platewatch[central]' "
+            "(or pip install 'psycopg[binary]')"
+        ) from exc

@@ -94,6 +94,9 @@ def _run(args: argparse.Namespace) -> int:
     from edge.config.loader import ConfigError
 
     setup_logging(logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    from edge.central import require_psycopg
+
+    require_psycopg()  # an ImportError: edge.cli prints it as one line, exit 2
     try:
         cfg = build_config(args)
     except ConfigError as exc:

@@ -72,6 +72,9 @@ def open_history(target: str | Path, *, crop_dir: str | Path | None = None) -> H
 
     text = str(target)
     if is_database_url(text):
+        from edge.central import require_psycopg
+
+        require_psycopg()
         from edge.central.pg_history import PgHistory
 
         return PgHistory(text, crop_dir=crop_dir)
