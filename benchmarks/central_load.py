@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -319,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             print(row(r), flush=True)
     finally:
         pg.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
     bad = [r for r in results if r.lost or r.duplicated]
