@@ -6,6 +6,8 @@
 ``mqtt_consumer``      factory of ``MqttConsumer`` (subscribed paho client collecting messages).
 ``validate_message``   schema-file check of one message.
 ``secure_broker``      a broker with a TLS listener and a password file: (broker, tls_port, certs).
+``postgres``           a running throwaway PostgreSQL server (``support.Postgres``): ``.url(db)``,
+                       ``.create_database(name)``, ``.kill()``/``.start()`` on the same port.
 
 Tests under ``tests/integration/`` are marked ``slow``; ``pytest tests/unit`` is the fast subset.
 """
@@ -22,9 +24,11 @@ import pytest
 from support import (
     Mosquitto,
     MqttConsumer,
+    Postgres,
     _require_mosquitto,
     free_port,
     make_certs,
+    require_postgres,
     validate_against_schema_file,
 )
 
@@ -114,3 +118,16 @@ def secure_broker(mosquitto_factory, tmp_path):  # type: ignore[no-untyped-def]
         ]
     )
     return broker, tls_port, certs
+
+
+@pytest.fixture
+def postgres() -> Iterator[Postgres]:
+    """A started PostgreSQL server of its own (skipped without the binaries, failed with
+    PLATEWATCH_REQUIRE_POSTGRES=1); removed with its data at teardown."""
+    require_postgres()
+    server = Postgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from support import Mosquitto, MqttConsumer, free_port, wait_until
+from support import DEVICE, Mosquitto, MqttConsumer, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 RTSP_SERVER = Path(__file__).resolve().parent / "servers" / "rtsp_server.py"
@@ -67,7 +67,7 @@ TABLE_HEAD = (
 )
 
 
-def event_ids(consumer: MqttConsumer, topic: str = "platewatch/gate/events") -> list[str]:
+def event_ids(consumer: MqttConsumer, topic: str = f"platewatch/{DEVICE}/gate/events") -> list[str]:
     return [json.loads(m.payload)["event_id"] for m in consumer.on(topic)]
 
 
@@ -101,7 +101,7 @@ def run_broker_outage(
     from edge.sinks.mqtt import MqttSink
 
     broker = make_broker(persistent=persistent)
-    consumer = MqttConsumer(broker, ["platewatch/+/events"], clean=False)
+    consumer = MqttConsumer(broker, ["platewatch/+/+/events"], clean=False)
     consumer.client.reconnect_delay_set(0.1, 0.2)  # back before the sink (see below)
     consumer.start()
     tap = tmp / f"{label}.jsonl"
@@ -206,7 +206,7 @@ def run_silent_broker(tmp: Path, make_broker: Callable[..., Mosquitto], silent_s
     from edge.sinks.mqtt import MqttSink
 
     broker = make_broker()
-    consumer = MqttConsumer(broker, ["platewatch/+/events"]).start()
+    consumer = MqttConsumer(broker, ["platewatch/+/+/events"]).start()
     silent = SilentBroker(broker, silent_s)
     sink = MqttSink(
         host="127.0.0.1",
@@ -322,7 +322,7 @@ def run_sigkill_while_spooled(
         proc.wait(10)
     spooled = spool_rows(tmp / "spool")
     broker = make_broker(port=port)
-    consumer = MqttConsumer(broker, ["platewatch/+/events"]).start()
+    consumer = MqttConsumer(broker, ["platewatch/+/+/events"]).start()
     sink = MqttSink(host=broker.host, port=port, spool_dir=tmp / "spool")
     assert sink.flush(30), f"{sink.pending()} left"
     sink.close()
@@ -347,7 +347,7 @@ def run_sigkill_while_delivering(
     from edge.sinks.mqtt import MqttSink
 
     broker = make_broker()
-    consumer = MqttConsumer(broker, ["platewatch/+/events"]).start()
+    consumer = MqttConsumer(broker, ["platewatch/+/+/events"]).start()
     proc = run_config(crash_config(tmp, broker.port, models, clip), tmp / "run.log")
     try:
         ok = consumer.wait_for(lambda ms: len(ms) >= min_received, 120)

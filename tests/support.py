@@ -29,6 +29,12 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from edge.events.schema import default_device_id
+
+# The device id a runtime or MQTT sink uses here when none is configured (the host name): the
+# level after the prefix in every topic they publish.
+DEVICE = default_device_id()
+
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
 )
@@ -372,3 +378,246 @@ def make_certs(d: Path, server_name: str = "127.0.0.1") -> dict[str, Path]:
         "key": d / "server.key",
         "other_ca": d / "other.pem",
     }
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    import glob
+
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    return candidates[0] if candidates else None
+
+
+INITDB, POSTGRES = _pg_bin("initdb"), _pg_bin("postgres")
+
+
+def require_postgres() -> None:
+    """Skip (or, with PLATEWATCH_REQUIRE_POSTGRES=1 as in CI, fail) without PostgreSQL's server
+    binaries or psycopg."""
+    missing = None
+    if INITDB is None or POSTGRES is None:
+        missing = "PostgreSQL server not installed (apt-get install -y postgresql-15)"
+    else:
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            missing = "psycopg not installed (pip install 'psycopg[binary]')"
+    if missing is None:
+        return
+    if os.environ.get("PLATEWATCH_REQUIRE_POSTGRES") == "1":
+        pytest.fail(missing)
+    pytest.skip(missing)
+
+
+class Postgres:
+    """A throwaway PostgreSQL server: ``initdb`` in a temporary folder, ``postgres`` on a free
+    127.0.0.1 port with its socket in that folder. ``kill()`` (SIGKILL by default: a crash),
+    ``start()`` and ``restart()`` keep the data and the port.
+
+    PostgreSQL refuses to run as root: under root (CI containers) both run as the ``postgres``
+    user (or ``nobody``), in a folder made for them outside pytest's root-only tmp tree.
+    """
+
+    def __init__(self, *, port: int | None = None, fsync: bool = False) -> None:
+        import pwd
+        import tempfile
+
+        self.port = port or free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="platewatch-pg-"))
+        self.data = self.root / "data"
+        self.log_path = self.root / "postgres.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.fsync = fsync
+        self._ids: tuple[int, int] | None = None
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                user = pwd.getpwnam("nobody")
+            self._ids = (user.pw_uid, user.pw_gid)
+            os.chown(self.root, *self._ids)
+        self.root.chmod(0o755)
+        self._run([str(INITDB), "-D", str(self.data), "-U", "postgres", "-A", "trust",
+                   "--no-sync", "-E", "UTF8", "--locale=C"])  # fmt: skip
+
+    def _preexec(self) -> Callable[[], None] | None:
+        if self._ids is None:
+            return None
+        uid, gid = self._ids
+
+        def drop() -> None:
+            os.setgid(gid)
+            os.setuid(uid)
+
+        return drop
+
+    def _run(self, cmd: list[str]) -> None:
+        res = subprocess.run(cmd, capture_output=True, preexec_fn=self._preexec(), timeout=120)
+        if res.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed: {res.stderr.decode(errors='replace')}")
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 30.0) -> None:
+        if self.running:
+            return
+        wait_until(lambda: not port_open(self.port), 5.0)
+        log = self.log_path.open("ab")
+        cmd = [str(POSTGRES), "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
+               "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if self.fsync else 'off'}",
+               "-c", "max_connections=50", "-c", "shared_buffers=64MB"]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._preexec()
+        )
+        log.close()
+        if not wait_until(self._accepts, timeout, interval=0.1):
+            text = self.log_text()
+            self.kill()
+            raise RuntimeError(f"postgres did not start on port {self.port}: {text[-2000:]}")
+
+    def _accepts(self) -> bool:
+        if not self.running:
+            raise RuntimeError(f"postgres exited: {self.log_text()[-2000:]}")
+        import psycopg
+
+        try:
+            psycopg.connect(self.url(), connect_timeout=2).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    def kill(self, sig: int = signal.SIGQUIT) -> None:
+        """Stop the server; SIGQUIT by default: PostgreSQL's "immediate" shutdown, a crash as
+        far as the data goes (no checkpoint; crash recovery on the next start) that, unlike a
+        SIGKILL of the postmaster, also ends every backend before it returns."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        wait_until(lambda: not port_open(self.port), 10.0)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        self.kill()
+        if down_s:
+            time.sleep(down_s)
+        self.start()
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def cleanup(self) -> None:
+        self.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ a link that can be cut
+
+
+class LinkProxy:
+    """A TCP forwarder 127.0.0.1:``port`` -> 127.0.0.1:``target``: the network between a
+    device's broker and the central one. ``cut()`` drops every connection and refuses new ones
+    (a link down, not a broker down); ``restore()`` accepts again."""
+
+    def __init__(self, target: int, port: int | None = None) -> None:
+        self.target = target
+        self.port = port or free_port()
+        self._up = threading.Event()
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> LinkProxy:
+        self.restore()
+        return self
+
+    def restore(self) -> None:
+        if self._server is not None:
+            return
+        srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", self.port))
+        srv.listen(16)
+        srv.settimeout(0.2)
+        self._server = srv
+        self._thread = threading.Thread(target=self._accept, args=(srv,), daemon=True)
+        self._thread.start()
+
+    def _accept(self, srv: socket.socket) -> None:
+        while self._server is srv:
+            try:
+                client, _ = srv.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=2)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            client.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        srv, self._server = self._server, None
+        if srv is not None:
+            srv.close()
+        if self._thread is not None:
+            self._thread.join(2)
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.cut()

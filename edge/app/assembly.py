@@ -70,8 +70,9 @@ def build_sink(cfg: AppConfig, extra: Sequence[Sink] = ()) -> Sink:
                 prefix=ha.discovery_prefix,
                 topic_prefix=cfg.mqtt.topic_prefix,
                 stats_expire_after_s=ha.stats_expire_after_s,
+                device=cfg.device,
             )
-        sinks.append(MqttSink(cfg.mqtt, discovery=discovery))
+        sinks.append(MqttSink(cfg.mqtt, discovery=discovery, device=cfg.device))
     return MultiSink(sinks)
 
 
@@ -128,6 +129,7 @@ def build_pipeline(
         events=cfg.events,
         watchlists=Watchlists(cfg.watchlists) if cfg.watchlists else None,
         privacy_key=privacy_key,
+        device=cfg.device,
     )
     return Pipeline(
         cameras,

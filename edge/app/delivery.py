@@ -42,8 +42,10 @@ class Delivery:
         events: EventsConfig | None = None,
         watchlists: Watchlists | None = None,
         privacy_key: bytes | None = None,
+        device: str | None = None,
     ) -> None:
         self.put = put
+        self.device = device  # stamped on every event (None: the MQTT sink stamps its own)
         self.events = events or EventsConfig()
         self.watchlists = watchlists if watchlists is not None and len(watchlists) else None
         # One gate for all cameras (its keys include the camera); thread-safe.
@@ -75,6 +77,8 @@ class Delivery:
             is_file=bool(analyzer.clock.is_file),
             match=match,
         )
+        if self.device is not None:
+            event.device = self.device
         published = apply_privacy(event, match, self.privacy_key)
         if published.plate_hashed:
             c.hashed += 1

@@ -28,6 +28,7 @@ EDGE_COMMANDS: list[tuple[str, str]] = [
     ("replay", "edge.cli.replay"),
     ("demo", "edge.cli.demo"),
     ("dashboard", "edge.cli.dashboard"),
+    ("collect", "edge.cli.collect"),
 ]
 
 

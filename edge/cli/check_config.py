@@ -56,7 +56,8 @@ def summarize(cfg: AppConfig) -> list[str]:
         auth = f", user {q.username}" if q.username else ""
         tls = ", TLS" + (" (insecure)" if q.tls.insecure else "") if q.tls else ""
         lines.append(
-            f"mqtt: {q.host}:{q.port}{tls}{auth}, topics {q.topic_prefix}/<camera>/..., "
+            f"mqtt: {q.host}:{q.port}{tls}{auth}, "
+            f"topics {q.topic_prefix}/{cfg.device}/<camera>/..., "
             f"spool {q.spool_dir or '(default state dir)'} (max {q.spool_max_mb:g} MB)"
         )
     v = cfg.voting

@@ -1,11 +1,13 @@
 """``platewatch dashboard``: serve the live web dashboard for a broker's platewatch topics.
 
-    platewatch dashboard [--mqtt HOST:PORT] [--topic-prefix platewatch] [--history DB]
+    platewatch dashboard [--mqtt HOST:PORT] [--topic-prefix platewatch] [--history DB|URL]
                          [--host 127.0.0.1] [--port 8080] [--username U --password P]
                          [--tls] [--tls-ca-certs CA] [--tls-certfile C --tls-keyfile K]
 
 The page subscribes to nothing itself: this process subscribes to the broker (any MQTT broker,
-the runtime's topics) and pushes changes to every open page over Server-Sent Events.
+the runtime's topics of every device) and pushes changes to every open page over Server-Sent
+Events. ``--history`` is a device's SQLite file or the centre's ``postgresql://`` URL (search,
+crops, and at the centre every device and camera with its last stats: ``/api/devices``).
 """
 
 from __future__ import annotations
@@ -57,10 +59,14 @@ def _run(args: argparse.Namespace) -> int:
 
     history = None
     if args.history:
-        from edge.history.store import HistoryStore
+        from edge.history.backend import open_history
 
-        # Read-only: safe next to the runtime writing the same file (WAL).
-        history = HistoryStore(args.history, read_only=True)
+        # Read-only: safe next to the runtime (WAL) or the collector writing the same store.
+        try:
+            history = open_history(args.history, crop_dir=args.crop_dir)
+        except (ValueError, ConnectionError) as exc:
+            print(f"platewatch dashboard: error: --history: {exc}", file=sys.stderr)
+            return 2
 
     state = DashboardState(
         settings.topic_prefix,
@@ -91,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     feed = MqttFeed(state, settings).start()
     print(
         f"platewatch dashboard on {server.url} (MQTT {host}:{port}, topics "
-        f"{settings.topic_prefix}/...{', history ' + args.history if history else ''})",
+        f"{settings.topic_prefix}/...{', history ' + _shown(args.history) if history else ''})",
         file=sys.stderr,
         flush=True,
     )
@@ -106,6 +112,12 @@ def _run(args: argparse.Namespace) -> int:
         if history is not None:
             history.close()
     return 0
+
+
+def _shown(target: str) -> str:
+    from edge.central.config import redact_url
+
+    return redact_url(target)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -128,7 +140,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--history",
         metavar="DB",
         default=None,
-        help="history SQLite file (platewatch history) to enable search",
+        help="history to enable search: a device's SQLite file, or the centre's "
+        "postgresql://USER:PASSWORD@HOST/DBNAME (platewatch collect's database)",
+    )
+    p.add_argument(
+        "--crop-dir",
+        default=None,
+        metavar="DIR",
+        help="the collector's crop directory, when it stores crops as files",
     )
     p.add_argument(
         "--host",

@@ -19,12 +19,14 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge.config.schema import AppConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,10 @@ def _model_in(annotation: Any) -> Any:
 
 
 def _issues_from_validation(
-    err: ValidationError, root: yaml.Node | None, file: str
+    err: ValidationError,
+    root: yaml.Node | None,
+    file: str,
+    model: type[BaseModel] = AppConfig,
 ) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     seen: set[tuple[str, str]] = set()
@@ -154,7 +159,7 @@ def _issues_from_validation(
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             key = str(loc[-1])
-            options = _fields_of(AppConfig, loc[:-1])
+            options = _fields_of(model, loc[:-1])
             close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
             msg = f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             if options and not close:
@@ -230,6 +235,19 @@ def _substitute(
 
 def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None) -> AppConfig:
     """Validate YAML text; `ConfigError` lists every problem with its line."""
+    return parse_settings(text, AppConfig, file, base_dir, empty_hint="need 'cameras:'")
+
+
+def parse_settings(
+    text: str,
+    model: type[M],
+    file: str = "<config>",
+    base_dir: Path | None = None,
+    empty_hint: str = "nothing in it",
+) -> M:
+    """Validate YAML text as ``model`` (any settings model: the runtime's AppConfig, the central
+    collector's configuration); `ConfigError` lists every problem with its line. A model with a
+    ``cross_checks()`` method gets those checks too."""
     try:
         loader = yaml.SafeLoader(text)
         try:
@@ -243,20 +261,20 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError([ConfigIssue(file, line, "", f"YAML syntax error: {problem}")]) from e
     if data is None or root is None:
-        raise ConfigError([ConfigIssue(file, None, "", "empty configuration (need 'cameras:')")])
+        raise ConfigError([ConfigIssue(file, None, "", f"empty configuration ({empty_hint})")])
     if not isinstance(data, dict):
         raise ConfigError(
             [ConfigIssue(file, root.start_mark.line + 1, "", "top level must be a mapping")]
         )
     issues = _duplicate_keys(root, file)
     data = _substitute(data, (), root, file, issues)
-    cfg: AppConfig | None = None
+    cfg: M | None = None
     base = base_dir if base_dir is not None else Path.cwd()
     try:
-        cfg = AppConfig.model_validate(data, context={"base_dir": base})
+        cfg = model.model_validate(data, context={"base_dir": base})
     except ValidationError as e:
-        issues.extend(_issues_from_validation(e, root, file))
-    if cfg is not None:
+        issues.extend(_issues_from_validation(e, root, file, model))
+    if cfg is not None and hasattr(cfg, "cross_checks"):
         for loc, msg in cfg.cross_checks():
             issues.append(ConfigIssue(file, line_of(root, loc)[0], format_path(loc), msg))
     if issues:
@@ -268,6 +286,13 @@ def parse_config(text: str, file: str = "<config>", base_dir: Path | None = None
 
 def load_config(path: str | os.PathLike[str]) -> AppConfig:
     """Read and validate a YAML configuration file. Raises `ConfigError` (or OSError)."""
+    return load_settings(path, AppConfig, empty_hint="need 'cameras:'")
+
+
+def load_settings(
+    path: str | os.PathLike[str], model: type[M], empty_hint: str = "nothing in it"
+) -> M:
+    """Read and validate a YAML file as ``model``. Raises `ConfigError`."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -280,4 +305,4 @@ def load_config(path: str | os.PathLike[str]) -> AppConfig:
         raise ConfigError(
             [ConfigIssue(str(p), line, "", f"not UTF-8 text (byte {e.start}): save it as UTF-8")]
         ) from e
-    return parse_config(text, file=str(p), base_dir=p.resolve().parent)
+    return parse_settings(text, model, str(p), p.resolve().parent, empty_hint)

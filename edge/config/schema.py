@@ -5,6 +5,7 @@ and validation written once); this module only puts them together and checks the
 span sections. Loading, ``${ENV}`` substitution and errors with line numbers are
 edge.config.loader's.
 
+    device         this device's id (events and MQTT topics carry it)
     cameras[]      CameraConfig = edge.capture.config.CaptureConfig + the camera's sampling,
                    motion gate and geometry (edge.rules.zones)
     models         edge.detect.config.ModelsConfig
@@ -31,6 +32,7 @@ from edge.app.watchdog import WatchdogConfig
 from edge.capture.config import CaptureConfig, MotionConfig
 from edge.detect.config import ModelsConfig
 from edge.events.config import EventsConfig
+from edge.events.schema import DEVICE_ID_PATTERN, default_device_id
 from edge.history.store import HistoryConfig
 from edge.integrations.homeassistant import HomeAssistantConfig
 from edge.rules.privacy import PrivacyConfig
@@ -62,6 +64,12 @@ class SinksConfig(Settings):
 
 
 class AppConfig(Settings):
+    device: str = Field(
+        default_factory=default_device_id,
+        pattern=DEVICE_ID_PATTERN,
+        description="this device's id in every event and MQTT topic (default: the host name); "
+        "unique per site, it tells devices apart at a central collector",
+    )
     cameras: list[CameraConfig] = Field(min_length=1)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)

@@ -3,7 +3,9 @@
 Owns three things, each usable on its own (tests drive them separately):
 
 - ``DashboardState``: what the page shows, built only from MQTT messages on the runtime's topics
-  (``<prefix>/<camera>/events|plate|stats|alerts`` and ``<prefix>/status``). Bounded: a ring of
+  (``<prefix>/<device>/<camera>/events|plate|stats|alerts`` and ``<prefix>/<device>/status`` of
+  every device, edge.events.topics; the layout without a device level too). A camera is known
+  by ``<device>/<camera>``; a device's Last Will marks its cameras offline. Bounded: a ring of
   the last ``max_events`` events (their crops live and die with them), a ring of recent watchlist
   hits, a bounded set of seen event ids (at-least-once delivery: duplicates are dropped on
   ``event_id``) and at most ``max_cameras`` cameras. A ``final`` event replaces the
@@ -14,7 +16,9 @@ Owns three things, each usable on its own (tests drive them separately):
 - ``DashboardServer``: stdlib ``ThreadingHTTPServer`` (no web framework: the API is five routes
   and the page is static) serving the page, ``/api/state``, ``/api/stream`` (SSE: a ``snapshot``
   then incremental ``event``/``camera``/``status``/``broker``/``alert`` messages),
-  ``/api/history`` (``HistoryStore.search``) and ``/api/crop/<event_id>``.
+  ``/api/history`` (the history store's ``search``: a device's SQLite or the centre's
+  PostgreSQL, edge.history.backend), ``/api/devices`` (every device and camera the store knows,
+  with the health of its last stats, merged with the live view) and ``/api/crop/<event_id>``.
 
 Everything from MQTT is untrusted: events are reduced to known fields with checked types
 (``sanitize_event``) and crops must be JPEGs; the page renders text with ``textContent`` only and
@@ -46,13 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 import paho.mqtt.client as mqtt
 
 from edge.dashboard.security import Access
-from edge.events.topics import (
-    alerts_topic,
-    events_topic,
-    plate_topic,
-    stats_topic,
-    status_topic,
-)
+from edge.events.topics import parse_topic, subscriptions
 from edge.sinks.mqtt import MqttSettings, make_client
 
 log = logging.getLogger("platewatch.dashboard")
@@ -78,36 +76,6 @@ _STATS_NUMBERS = (
 
 
 # ------------------------------------------------------------------------- pure helpers
-
-
-def parse_topic(prefix: str, topic: str) -> tuple[str, str | None] | None:
-    """``(kind, camera)`` of a runtime topic: ``("events", "gate")``, ``("status", None)``.
-
-    None for topics that are not ours. The prefix may have several levels.
-    """
-    if not topic.startswith(prefix + "/"):
-        return None
-    rest = topic[len(prefix) + 1 :]
-    if rest == "status":
-        return "status", None
-    parts = rest.split("/")
-    if len(parts) != 2 or not parts[0]:
-        return None
-    camera, kind = parts
-    if kind not in ("events", "plate", "stats", "alerts"):
-        return None
-    return kind, camera
-
-
-def subscriptions(prefix: str) -> list[str]:
-    """The topic filters the dashboard subscribes to (same topics the runtime publishes)."""
-    return [
-        events_topic(prefix, "+"),
-        plate_topic(prefix, "+"),
-        stats_topic(prefix, "+"),
-        alerts_topic(prefix, "+"),
-        status_topic(prefix),
-    ]
 
 
 def _opt_str(obj: dict[str, Any], key: str, max_len: int = 256) -> str | None:
@@ -154,7 +122,15 @@ def decode_jpeg_b64(b64: Any) -> bytes | None:
     return data
 
 
-def sanitize_event(obj: Any, topic_camera: str) -> tuple[dict[str, Any], bytes | None]:
+def camera_key(device: str | None, camera: str) -> str:
+    """How the page names a camera: ``<device>/<camera>``, or the camera alone when the
+    producer names no device."""
+    return f"{device}/{camera}" if device else camera
+
+
+def sanitize_event(
+    obj: Any, topic_camera: str, topic_device: str | None = None
+) -> tuple[dict[str, Any], bytes | None]:
     """A PlateEvent (parsed JSON) reduced to the fields the page uses, types checked, and its
     crop as JPEG bytes. Tolerant of unknown extra fields (a newer runtime); ValueError names the
     bad field otherwise."""
@@ -172,6 +148,9 @@ def sanitize_event(obj: Any, topic_camera: str) -> tuple[dict[str, Any], bytes |
     camera = obj.get("camera")
     if not isinstance(camera, str) or not camera:
         camera = topic_camera
+    device = obj.get("device")
+    if not isinstance(device, str) or not device:
+        device = topic_device
     track_id = obj.get("track_id")
     if isinstance(track_id, bool) or not isinstance(track_id, int):
         track_id = None
@@ -201,6 +180,7 @@ def sanitize_event(obj: Any, topic_camera: str) -> tuple[dict[str, Any], bytes |
     event = {
         "event_id": event_id,
         "type": etype,
+        "device": device[:64] if device else None,
         "camera": camera[:128],
         "track_id": track_id,
         "track_uuid": _opt_str(obj, "track_uuid", 64),
@@ -222,14 +202,14 @@ def sanitize_event(obj: Any, topic_camera: str) -> tuple[dict[str, Any], bytes |
     return event, decode_jpeg_b64(obj.get("crop_jpeg_b64"))
 
 
-def sanitize_stats(obj: Any, camera: str) -> dict[str, Any]:
+def sanitize_stats(obj: Any, camera: str, device: str | None = None) -> dict[str, Any]:
     """CameraStats (parsed JSON) with checked types; ValueError names the bad field."""
     if not isinstance(obj, dict):
         raise ValueError("stats payload is not a JSON object")
     online = obj.get("online")
     if not isinstance(online, bool):
         raise ValueError(f"field 'online' must be true/false, got {online!r}")
-    out: dict[str, Any] = {"camera": camera, "online": online}
+    out: dict[str, Any] = {"device": device, "camera": camera, "online": online}
     for key in _STATS_NUMBERS:
         out[key] = _opt_num(obj, key)
     out["ts"] = _opt_str(obj, "ts", 40)
@@ -242,7 +222,7 @@ def track_key(event: dict[str, Any]) -> str:
     if event.get("track_uuid"):
         return f"u:{event['track_uuid']}"
     if event.get("track_id") is not None:
-        return f"t:{event['camera']}#{event['track_id']}"
+        return f"t:{camera_key(event.get('device'), event['camera'])}#{event['track_id']}"
     return f"e:{event['event_id']}"
 
 
@@ -270,7 +250,9 @@ def camera_health(
 
 @dataclass
 class _Camera:
-    name: str
+    name: str  # camera_key(device, camera)
+    device: str | None = None
+    camera: str = ""
     stats: dict[str, Any] | None = None
     stats_at: float | None = None  # time.time() when the stats arrived (the dashboard's clock)
     last_plate: dict[str, Any] | None = None
@@ -319,8 +301,7 @@ class DashboardState:
         # answered 404 to that request and showed a console error).
         self._retired_crops: OrderedDict[str, bytes] = OrderedDict()
         self._cameras: dict[str, _Camera] = {}
-        self._status: str | None = None
-        self._status_at: float | None = None
+        self._statuses: dict[str | None, str | None] = {}  # device -> its retained status
         self._broker: dict[str, Any] = {"connected": False, "host": None, "port": None}
         self._listeners: set[_Listener] = set()
         self.counters = {"messages": 0, "invalid": 0, "duplicates": 0}
@@ -332,18 +313,18 @@ class DashboardState:
         parsed = parse_topic(self.topic_prefix, topic)
         if parsed is None:
             return
-        kind, camera = parsed
+        kind, device, camera = parsed.kind, parsed.device, parsed.camera
         self.counters["messages"] += 1
         try:
             if kind == "status":
-                self._on_status(payload)
+                self._on_status(device, payload)
                 return
             assert camera is not None
             obj = json.loads(payload)
             if kind == "stats":
-                self._on_stats(camera, sanitize_stats(obj, camera))
+                self._on_stats(sanitize_stats(obj, camera, device))
             else:
-                event, crop = sanitize_event(obj, camera)
+                event, crop = sanitize_event(obj, camera, device)
                 self._on_event(event, crop, alert=kind == "alerts")
         except (ValueError, UnicodeDecodeError) as exc:
             self.counters["invalid"] += 1
@@ -354,27 +335,39 @@ class DashboardState:
             self._broker = {"connected": connected, "host": host, "port": port}
             self._broadcast("broker", dict(self._broker))
 
-    def _on_status(self, payload: bytes) -> None:
+    def _on_status(self, device: str | None, payload: bytes) -> None:
         text = payload.decode("utf-8", errors="replace").strip().lower()
         status = text if text in ("online", "offline") else None
         if not payload:  # a cleared retained status
             status = None
         with self._lock:
-            self._status, self._status_at = status, self._clock()
-            self._broadcast("status", {"status": status})
+            self._statuses[device] = status
+            self._broadcast("status", self._status_view())
+            for cam in self._cameras.values():  # their health follows their device's status
+                if cam.device == device:
+                    self._broadcast("camera", self._camera_view(cam))
 
-    def _camera(self, name: str) -> _Camera | None:
+    def _status_view(self) -> dict[str, Any]:
+        """``status``: ``online``/``offline`` when every device that said one agrees, else
+        ``partial`` (None before any); ``devices``: each device's own."""
+        said = {v for v in self._statuses.values() if v is not None}
+        status = None if not said else said.pop() if len(said) == 1 else "partial"
+        devices = {str(k or ""): v for k, v in self._statuses.items()}
+        return {"status": status, "devices": devices}
+
+    def _camera(self, device: str | None, camera: str) -> _Camera | None:
+        name = camera_key(device, camera)
         cam = self._cameras.get(name)
         if cam is None:
             if len(self._cameras) >= self.max_cameras:
                 log.warning("more than %d cameras; ignoring %r", self.max_cameras, name)
                 return None
-            cam = self._cameras[name] = _Camera(name)
+            cam = self._cameras[name] = _Camera(name, device, camera)
         return cam
 
-    def _on_stats(self, camera: str, stats: dict[str, Any]) -> None:
+    def _on_stats(self, stats: dict[str, Any]) -> None:
         with self._lock:
-            cam = self._camera(camera)
+            cam = self._camera(stats["device"], stats["camera"])
             if cam is None:
                 return
             cam.stats, cam.stats_at = stats, self._clock()
@@ -384,7 +377,7 @@ class DashboardState:
         eid = event["event_id"]
         now = self._clock()
         with self._lock:
-            cam = self._camera(event["camera"])
+            cam = self._camera(event["device"], event["camera"])
             if eid in self._seen:
                 current = self._events.get(eid)
                 if alert and current is not None and not current["alert"]:
@@ -460,6 +453,7 @@ class DashboardState:
         item = {
             "event_id": event["event_id"],
             "track": key,
+            "device": event.get("device"),
             "camera": event["camera"],
             "plate": event["plate"],
             "plate_hashed": event["plate_hashed"],
@@ -482,17 +476,22 @@ class DashboardState:
         age = None if cam.stats_at is None else max(0.0, self._clock() - cam.stats_at)
         return {
             "name": cam.name,
+            "device": cam.device,
+            "camera": cam.camera,
+            "runtime_status": self._statuses.get(cam.device),
             "stats": dict(cam.stats) if cam.stats else None,
             "stats_age_s": age,
             "last_plate": dict(cam.last_plate) if cam.last_plate else None,
-            "health": camera_health(self._status, cam.stats, age, self.stale_after_s),
+            "health": camera_health(
+                self._statuses.get(cam.device), cam.stats, age, self.stale_after_s
+            ),
         }
 
     def _snapshot_locked(self) -> dict[str, Any]:
         return {
             "topic_prefix": self.topic_prefix,
             "now": self._clock(),
-            "status": self._status,
+            **self._status_view(),
             "broker": dict(self._broker),
             "stale_after_s": self.stale_after_s,
             "history_enabled": self.history_enabled,
@@ -617,11 +616,74 @@ def _qs_value(qs: dict[str, list[str]], key: str) -> str | None:
     return value or None
 
 
+def device_list(
+    live: dict[str, dict[str, Any]],
+    stored: list[dict[str, Any]],
+    stale_after_s: float,
+    now: float,
+) -> list[dict[str, Any]]:
+    """Live camera views (``DashboardState``) merged with stored ``CameraStatus`` dicts: one
+    entry per ``<device>/<camera>``, sorted, each with its ``health`` (live stats win; stored
+    stats are judged by their own timestamp). Devices with no camera yet are listed alone."""
+    from edge.history.store import parse_time
+
+    out: dict[str, dict[str, Any]] = {}
+    for c in stored:
+        if c.get("camera") is None:
+            key = f"{c['device']}/"
+        else:
+            key = camera_key(c.get("device"), c["camera"])
+        ts = parse_time(c["stats_ts"]) if c.get("stats_ts") else None
+        age = None if ts is None else max(0.0, now - ts)
+        out[key] = {
+            "name": key,
+            "device": c.get("device"),
+            "camera": c.get("camera"),
+            "device_status": c.get("device_status"),
+            "stats": c.get("stats"),
+            "stats_age_s": age,
+            "last_event_at": c.get("last_event_at"),
+            "health": camera_health(c.get("device_status"), c.get("stats"), age, stale_after_s)
+            if c.get("camera") is not None
+            else (c.get("device_status") or NO_DATA),
+            "source": "store",
+        }
+    for key, v in live.items():
+        entry = out.setdefault(key, {"name": key, "last_event_at": None, "device_status": None})
+        entry.update(
+            {
+                "device": v.get("device"),
+                "camera": v.get("camera"),
+                "stats": v.get("stats") or entry.get("stats"),
+                "stats_age_s": v.get("stats_age_s")
+                if v.get("stats") is not None
+                else entry.get("stats_age_s"),
+                "device_status": v.get("runtime_status") or entry.get("device_status"),
+                "health": v["health"]
+                if v.get("stats") is not None
+                else entry.get("health", v["health"]),
+                "source": "live",
+            }
+        )
+    # A device listed alone once one of its cameras is known adds nothing.
+    cams = {e["device"] for e in out.values() if e.get("camera") is not None}
+    return [
+        out[k]
+        for k in sorted(out)
+        if not (out[k].get("camera") is None and out[k].get("device") in cams)
+    ]
+
+
 def history_query(qs: dict[str, list[str]]) -> dict[str, Any]:
     """``/api/history`` query string -> ``HistoryStore.search`` keyword arguments."""
+    camera = _qs_value(qs, "camera")
+    device = _qs_value(qs, "device")
+    if camera is not None and "/" in camera and device is None:
+        device, camera = camera.split("/", 1)  # the page's "<device>/<camera>" (camera_key)
     args: dict[str, Any] = {
         "plate": _qs_value(qs, "plate"),
-        "camera": _qs_value(qs, "camera"),
+        "camera": camera,
+        "device": device,
         "since": _qs_value(qs, "since"),
         "until": _qs_value(qs, "until"),
         "watchlist": _qs_value(qs, "watchlist"),
@@ -714,6 +776,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream()
             elif path == "/api/history":
                 self._history(parse_qs(url.query))
+            elif path == "/api/devices":
+                self._devices()
             elif path.startswith("/api/crop/"):
                 self._crop(path[len("/api/crop/") :])
             elif path == "/favicon.ico":
@@ -770,6 +834,19 @@ class _Handler(BaseHTTPRequestHandler):
                 "results": results,
             }
         )
+
+    def _devices(self) -> None:
+        """Every device and camera: the live ones (MQTT) and those the store knows (at the
+        centre, each camera's last stats), each with its health."""
+        state = self.server.state
+        live = {c["name"]: c for c in state.snapshot()["cameras"]}
+        stored: list[dict[str, Any]] = []
+        if self.server.history is not None:
+            try:
+                stored = [c.to_dict() for c in self.server.history.cameras()]
+            except Exception as exc:  # the store is away: the live part still answers
+                log.warning("dashboard: listing the stored cameras failed: %s", exc)
+        self._json({"cameras": device_list(live, stored, state.stale_after_s, time.time())})
 
     def _stream(self) -> None:
         state = self.server.state

@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
+import socket
 import sys
 import uuid
 from collections.abc import Callable
@@ -41,7 +43,16 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # Camera names become MQTT topic levels: '/', '+' and '#' would change the topic's meaning.
 CAMERA_NAME_PATTERN = r"^[^/+#\u0000]+$"
+# Device ids are a topic level too, and a database key at the centre: a host-name-like word.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _TS_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
+
+
+def default_device_id() -> str:
+    """This machine's host name as a device id: characters a device id may not hold become
+    '-', and it is cut to 64 characters (``jetson-gate.local`` stays as it is)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip("-._")[:64]
+    return name or "device"
 
 
 def utc_now() -> datetime:
@@ -188,7 +199,7 @@ class WatchlistHit(BaseModel):
 
 
 class PlateEvent(_Message):
-    """A plate read for one vehicle track, published on ``<prefix>/<camera>/events``.
+    """A plate read for one vehicle track, published on ``<prefix>/<device>/<camera>/events``.
 
     A track emits at most one ``provisional`` event (as soon as the vote is confident) and
     exactly one ``final`` event (when the track ends). Both share ``track_uuid``; each message has
@@ -214,6 +225,14 @@ class PlateEvent(_Message):
         title="Type",
         description="'provisional': early consensus while the vehicle is still in view; "
         "'final': the track has ended and this is the definitive reading.",
+    )
+    device: str | None = Field(
+        default=None,
+        pattern=DEVICE_ID_PATTERN,
+        title="Device",
+        description="Id of the platewatch device that made the event (the configuration's "
+        "'device', by default its host name; also the MQTT topic level after the prefix); null "
+        "from producers older than this field.",
     )
     camera: str = Field(
         min_length=1,
@@ -330,12 +349,19 @@ class PlateEvent(_Message):
 
 
 class CameraStats(_Message):
-    """Health of one camera pipeline, published periodically on ``<prefix>/<camera>/stats``."""
+    """Health of one camera pipeline, published periodically on
+    ``<prefix>/<device>/<camera>/stats``."""
 
     model_config = ConfigDict(title="CameraStats")
 
     schema_version: Literal["1.0"] = Field(
         default=SCHEMA_VERSION, title="Schema version", description="Version of this format."
+    )
+    device: str | None = Field(
+        default=None,
+        pattern=DEVICE_ID_PATTERN,
+        title="Device",
+        description="Id of the device the camera belongs to; null from older producers.",
     )
     camera: str = Field(
         min_length=1, pattern=CAMERA_NAME_PATTERN, title="Camera", description="Camera name."

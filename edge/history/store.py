@@ -39,9 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic import Field
+
+if TYPE_CHECKING:
+    from edge.history.backend import CameraStatus
 
 from edge.events.schema import PlateEvent, format_utc
 from edge.rules.privacy import PrivacyConfig, keyed_hash
@@ -51,12 +54,13 @@ from edge.settings import ConfigPath, Settings
 log = logging.getLogger(__name__)
 
 DAY_S = 86400.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: events.device (added to version-1 files on open)
 
 CSV_COLUMNS = [
     "event_id",
     "last_seen",
     "first_seen",
+    "device",
     "camera",
     "plate",
     "plate_hashed",
@@ -81,6 +85,7 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
     track_uuid TEXT,
+    device TEXT,
     camera TEXT NOT NULL,
     track_id INTEGER NOT NULL,
     plate TEXT NOT NULL,
@@ -194,6 +199,7 @@ class HistoryRecord:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     has_crop: bool = False
     distance: int | None = None  # fuzzy search distance to the query (None: no plate query)
+    device: str | None = None  # the producing device (None: events from before device ids)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -218,8 +224,10 @@ _SELECT = (
     "e.last_seen, e.ts, e.track_id, e.track_uuid, e.region, e.format, e.direction, e.zones, "
     "e.watchlist, e.watchlist_kind, e.watchlist_entry, e.watchlist_distance, e.video_time_s, "
     "e.vehicle_box, e.plate_box, e.candidates, "
-    "EXISTS(SELECT 1 FROM crops c WHERE c.id = e.id) AS has_crop FROM events e"
+    "EXISTS(SELECT 1 FROM crops c WHERE c.id = e.id) AS has_crop, e.device FROM events e"
 )
+# A version-1 file opened read-only (no ALTER possible) has no device column.
+_SELECT_V1 = _SELECT.replace(", e.device FROM", ", NULL AS device FROM")
 
 
 def _record(row: Sequence[Any], distance: int | None = None) -> HistoryRecord:
@@ -249,6 +257,7 @@ def _record(row: Sequence[Any], distance: int | None = None) -> HistoryRecord:
         candidates=json.loads(row[22]),
         has_crop=bool(row[23]),
         distance=distance,
+        device=row[24],
     )
 
 
@@ -296,6 +305,7 @@ class HistoryStore:
                 )
             uri = f"file:{self.path.resolve()}?mode=ro"
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._has_device = self._device_column()
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0)
@@ -306,11 +316,25 @@ class HistoryStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.executescript(_SCHEMA)
+            if not self._device_column():  # a version-1 file
+                self._db.execute("ALTER TABLE events ADD COLUMN device TEXT")
             self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                "CREATE INDEX IF NOT EXISTS events_device_camera_ts ON events (device, camera, ts)"
+            )
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+        self._has_device = True
         self.prune()
+
+    def _device_column(self) -> bool:
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+        return "device" in cols
+
+    @property
+    def _select(self) -> str:
+        return _SELECT if self._has_device else _SELECT_V1
 
     @classmethod
     def from_config(
@@ -360,6 +384,7 @@ class HistoryStore:
         row = (
             event.event_id,
             event.track_uuid,
+            event.device,
             event.camera,
             event.track_id,
             plate,
@@ -386,11 +411,12 @@ class HistoryStore:
         with self._lock:
             with self._db:
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO events (event_id, track_uuid, camera, track_id, plate, "
+                    "INSERT OR IGNORE INTO events (event_id, track_uuid, device, camera, track_id, "
+                    "plate, "
                     "plate_fold, plate_len, plate_hashed, confidence, region, format, direction, "
                     "zones, watchlist, watchlist_kind, watchlist_entry, watchlist_distance, "
                     "first_seen, last_seen, ts, video_time_s, vehicle_box, plate_box, candidates) "
-                    "VALUES (" + ",".join("?" * 24) + ")",
+                    "VALUES (" + ",".join("?" * 25) + ")",
                     row,
                 )
                 if cur.rowcount == 0:
@@ -473,6 +499,26 @@ class HistoryStore:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM crops").fetchone()[0])
 
+    def cameras(self) -> list[CameraStatus]:
+        """Every (device, camera) with events here and its latest event's time (a device's
+        history keeps no stats: those are live, on MQTT)."""
+        from edge.history.backend import CameraStatus
+
+        dev = "e.device" if self._has_device else "NULL"
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {dev}, e.camera, MAX(e.ts) FROM events e GROUP BY {dev}, e.camera "
+                "ORDER BY 1, 2"
+            ).fetchall()
+        return [
+            CameraStatus(
+                device=d,
+                camera=c,
+                last_event_at=format_utc(datetime.fromtimestamp(ts, tz=timezone.utc)),
+            )
+            for d, c, ts in rows
+        ]
+
     def get_crop(self, event_id: str) -> bytes | None:
         with self._lock:
             row = self._db.execute(
@@ -483,7 +529,7 @@ class HistoryStore:
 
     def get(self, event_id: str) -> HistoryRecord | None:
         with self._lock:
-            row = self._db.execute(_SELECT + " WHERE e.event_id = ?", (event_id,)).fetchone()
+            row = self._db.execute(self._select + " WHERE e.event_id = ?", (event_id,)).fetchone()
         return _record(row) if row else None
 
     def search(
@@ -498,13 +544,15 @@ class HistoryStore:
         limit: int | None = 100,
         fold: bool = True,
         privacy_key: str | bytes | None = None,
+        device: str | None = None,
     ) -> list[HistoryRecord]:
         """Events matching all given filters; with ``plate``, best match first, else newest first.
 
         ``plate``: literal (fuzzy within ``max_distance`` when ``fuzzy``; compared O/0-I/1-folded
         when ``fold``) or a glob with ``*``/``?`` (``AB*``). ``since``/``until``: ISO 8601,
         epoch seconds, datetime or an age (``12h``). ``watchlist``: list name, or ``*`` for any
-        match. ``privacy_key``: also find events stored as the query's keyed hash.
+        match. ``privacy_key``: also find events stored as the query's keyed hash. ``device``:
+        only that device's events.
         """
         if max_distance < 0:
             raise ValueError(f"max_distance must be >= 0, got {max_distance}")
@@ -512,6 +560,10 @@ class HistoryStore:
             raise ValueError(f"limit must be >= 1, got {limit}")
         where: list[str] = []
         args: list[object] = []
+        if device is not None:
+            where.append("e.device = ?" if self._has_device else "0")
+            if self._has_device:
+                args.append(device)
         if camera is not None:
             where.append("e.camera = ?")
             args.append(camera)
@@ -529,7 +581,7 @@ class HistoryStore:
             args.append(watchlist)
 
         if plate is None:
-            sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+            sql = self._select + (" WHERE " + " AND ".join(where) if where else "")
             sql += " ORDER BY e.ts DESC, e.id DESC"
             if limit is not None:
                 sql += f" LIMIT {int(limit)}"
@@ -545,7 +597,10 @@ class HistoryStore:
         if glob:
             cond = ["e.plate_hashed = 0", "e.plate GLOB ?"]
             sql = (
-                _SELECT + " WHERE " + " AND ".join(where + cond) + " ORDER BY e.ts DESC, e.id DESC"
+                self._select
+                + " WHERE "
+                + " AND ".join(where + cond)
+                + " ORDER BY e.ts DESC, e.id DESC"
             )
             if limit is not None:
                 sql += f" LIMIT {int(limit)}"
@@ -599,7 +654,7 @@ class HistoryStore:
             fetched: dict[int, Sequence[Any]] = {}
             for i in range(0, len(ids), 500):  # SQLite's bound-parameter limit
                 chunk = ids[i : i + 500]
-                q = _SELECT + f" WHERE e.id IN ({','.join('?' * len(chunk))})"
+                q = self._select + f" WHERE e.id IN ({','.join('?' * len(chunk))})"
                 for r in self._db.execute(q, chunk):
                     fetched[r[0]] = r
         return [_record(fetched[rid], dist_by_id[rid]) for rid in ids if rid in fetched]

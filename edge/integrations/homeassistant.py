@@ -1,22 +1,25 @@
 """Home Assistant MQTT discovery: pure payload builders plus a tiny publish helper.
 
-Per camera ``<cam>`` (topic prefix ``platewatch``, discovery prefix ``homeassistant``):
+Per camera ``<cam>`` of device ``<dev>`` (topic prefix ``platewatch``, discovery prefix
+``homeassistant``):
 
 =====================  ===========================================  ==============================
 entity                 discovery topic (retained)                   reads
 =====================  ===========================================  ==============================
-sensor  Plate          homeassistant/sensor/platewatch_<cam>/plate  platewatch/<cam>/plate (the
-                       /config                                      retained last final event)
-event   Watchlist      homeassistant/event/platewatch_<cam>/alert   platewatch/<cam>/alerts (one
-        alert          /config                                      message per fired alert)
-binary_sensor Online   homeassistant/binary_sensor/platewatch_<cam>  platewatch/<cam>/stats
+sensor  Plate          homeassistant/sensor/platewatch_<cam>/plate  platewatch/<dev>/<cam>/plate
+                       /config                                      (the retained last final)
+event   Watchlist      homeassistant/event/platewatch_<cam>/alert   platewatch/<dev>/<cam>/alerts
+        alert          /config                                      (one message per alert)
+binary_sensor Online   homeassistant/binary_sensor/platewatch_<cam>  platewatch/<dev>/<cam>/stats
                        /online/config
-sensor  Analysed FPS   homeassistant/sensor/platewatch_<cam>/fps    platewatch/<cam>/stats
+sensor  Analysed FPS   homeassistant/sensor/platewatch_<cam>/fps    platewatch/<dev>/<cam>/stats
                        /config
 =====================  ===========================================  ==============================
 
-All entities are available while ``platewatch/status`` is ``online`` (retained birth message;
-the broker publishes ``offline`` as the runtime's Last Will). Each camera is one HA device.
+All entities are available while ``platewatch/<dev>/status`` is ``online`` (retained birth
+message; the broker publishes ``offline`` as the runtime's Last Will). Each camera is one HA
+device. HA ids stay ``platewatch_<cam>`` (entities kept across the upgrade that added ``<dev>``):
+one Home Assistant should discover one device's cameras, or camera names unique across devices.
 
 Why an *event* entity for alerts: a sensor's state does not change when the same plate is read
 twice, so a state-triggered gate automation fires once and never again for that car (Frigate
@@ -37,7 +40,8 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from edge.events.topics import alerts_topic
+from edge.events.schema import default_device_id
+from edge.events.topics import alerts_topic, plate_topic, stats_topic, status_topic
 from edge.settings import Settings
 
 Message = tuple[str, dict[str, Any] | None, bool]  # (topic, payload or None to delete, retain)
@@ -120,10 +124,10 @@ def device_block(camera: str, version: str | None = None) -> dict[str, Any]:
     }
 
 
-def _common(camera: str, obj: str, topic_prefix: str, version: str) -> dict[str, Any]:
+def _common(camera: str, obj: str, topic_prefix: str, device: str, version: str) -> dict[str, Any]:
     return {
         "unique_id": f"{node_id(camera)}_{obj}",
-        "availability_topic": f"{topic_prefix}/status",
+        "availability_topic": status_topic(topic_prefix, device),
         "payload_available": "online",
         "payload_not_available": "offline",
         "qos": 1,
@@ -138,52 +142,54 @@ def camera_discovery(
     topic_prefix: str = "platewatch",
     version: str | None = None,
     stats_expire_after_s: int = 120,
+    device: str | None = None,
 ) -> list[Message]:
-    """The discovery messages of one camera (see the module table)."""
+    """The discovery messages of one camera (see the module table); ``device``: the runtime's
+    device id in the state topics (default: the host name, as the MQTT sink's)."""
     if not camera or any(c in camera for c in "/+#"):
         raise ValueError(f"camera name {camera!r} cannot be an MQTT topic level")
     version = version or sw_version()
     node = node_id(camera)
-    base = f"{topic_prefix}/{camera}"
+    device = device or default_device_id()
 
     plate = {
         "name": "Plate",
         "icon": "mdi:card-text-outline",
-        "state_topic": f"{base}/plate",
+        "state_topic": plate_topic(topic_prefix, device, camera),
         "value_template": PLATE_VALUE_TEMPLATE,
-        "json_attributes_topic": f"{base}/plate",
+        "json_attributes_topic": plate_topic(topic_prefix, device, camera),
         "json_attributes_template": PLATE_ATTRIBUTES_TEMPLATE,
-        **_common(camera, "plate", topic_prefix, version),
+        **_common(camera, "plate", topic_prefix, device, version),
     }
     alert = {
         "name": "Watchlist alert",
         "icon": "mdi:car-key",
-        "state_topic": alerts_topic(topic_prefix, camera),
+        "state_topic": alerts_topic(topic_prefix, device, camera),
         "event_types": list(ALERT_EVENT_TYPES),
         "value_template": ALERT_VALUE_TEMPLATE,
-        **_common(camera, "alert", topic_prefix, version),
+        **_common(camera, "alert", topic_prefix, device, version),
     }
     online = {
         "name": "Camera online",
         "device_class": "connectivity",
         "entity_category": "diagnostic",
-        "state_topic": f"{base}/stats",
+        "state_topic": stats_topic(topic_prefix, device, camera),
         "value_template": ONLINE_VALUE_TEMPLATE,
         "payload_on": "ON",
         "payload_off": "OFF",
         "expire_after": stats_expire_after_s,
-        **_common(camera, "online", topic_prefix, version),
+        **_common(camera, "online", topic_prefix, device, version),
     }
     fps = {
         "name": "Analysed FPS",
         "icon": "mdi:speedometer",
         "entity_category": "diagnostic",
-        "state_topic": f"{base}/stats",
+        "state_topic": stats_topic(topic_prefix, device, camera),
         "value_template": FPS_VALUE_TEMPLATE,
         "unit_of_measurement": "fps",
         "state_class": "measurement",
         "expire_after": stats_expire_after_s,
-        **_common(camera, "fps", topic_prefix, version),
+        **_common(camera, "fps", topic_prefix, device, version),
     }
     return [
         (f"{prefix}/sensor/{node}/plate/config", plate, True),
@@ -199,6 +205,7 @@ def discovery_messages(
     topic_prefix: str = "platewatch",
     version: str | None = None,
     stats_expire_after_s: int = 120,
+    device: str | None = None,
 ) -> list[Message]:
     """``(topic, payload_dict, retain)`` for every camera; publish each as JSON, QoS 1."""
     out: list[Message] = []
@@ -208,7 +215,9 @@ def discovery_messages(
         if node in seen:
             raise ValueError(f"cameras {seen[node]!r} and {cam!r} map to the same HA id {node!r}")
         seen[node] = cam
-        out += camera_discovery(cam, prefix, topic_prefix, version, stats_expire_after_s)
+        out += camera_discovery(
+            cam, prefix, topic_prefix, version, stats_expire_after_s, device=device
+        )
     return out
 
 

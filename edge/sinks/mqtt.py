@@ -1,18 +1,22 @@
 """MQTT sink (paho-mqtt 2, QoS 1) with an on-disk store-and-forward spool.
 
-Topics (``<prefix>`` defaults to ``platewatch``):
+Topics (``<prefix>`` defaults to ``platewatch``; ``<dev>`` is the sink's ``device`` id, by
+default the host name; edge.events.topics builds them):
 
-- ``<prefix>/<camera>/events``  every PlateEvent (provisional and final), QoS 1, not retained
-- ``<prefix>/<camera>/plate``   the last *final* PlateEvent, QoS 1, retained
-- ``<prefix>/<camera>/stats``   CameraStats, QoS 1, not retained, latest only (never spooled)
-- ``<prefix>/<camera>/alerts``  watchlist alerts (the PlateEvent JSON with ``watchlist`` set),
-                                QoS 1, NOT retained (HA ignores retained event triggers), spooled
-                                like final events so a gate alert survives a broker outage
+- ``<prefix>/<dev>/<camera>/events``  every PlateEvent (provisional and final), QoS 1, not retained
+- ``<prefix>/<dev>/<camera>/plate``   the last *final* PlateEvent, QoS 1, retained
+- ``<prefix>/<dev>/<camera>/stats``   CameraStats, QoS 1, not retained, latest only (never spooled)
+- ``<prefix>/<dev>/<camera>/alerts``  watchlist alerts (the PlateEvent JSON with ``watchlist``
+                                set), QoS 1, NOT retained (HA ignores retained event triggers),
+                                spooled like final events so a gate alert survives an outage
 - ``<discovery>/.../config``    Home Assistant discovery (retained, QoS 1), re-published on every
                                 connect when ``discovery`` messages are given
                                 (edge.integrations.homeassistant)
-- ``<prefix>/status``           ``online`` (retained, on every connect) / ``offline`` (retained;
+- ``<prefix>/<dev>/status``     ``online`` (retained, on every connect) / ``offline`` (retained;
                                 Last Will when the process dies, explicit on clean close)
+
+Events and stats without a ``device`` get the sink's before they are serialised, so every
+payload names its device as its topic does.
 
 Delivery: ``publish_event`` writes the messages to the spool (fsync'd) and returns. One sender
 thread hands spool rows to paho in seq order while connected, at most ``max_inflight`` unacked;
@@ -29,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -42,7 +47,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from edge.events.alerts import Alert
-from edge.events.schema import CameraStats, PlateEvent
+from edge.events.schema import DEVICE_ID_PATTERN, CameraStats, PlateEvent, default_device_id
 from edge.events.topics import (
     alerts_topic,
     events_topic,
@@ -246,7 +251,8 @@ class MqttSink(Sink):
     """Durable QoS 1 MQTT publisher. Construct, publish, ``close()``; reconnects by itself.
 
     ``MqttSink(settings)`` or ``MqttSink(host=..., port=..., spool_dir=...)`` (keyword fields of
-    MqttSettings; keywords override fields of ``settings`` when both are given).
+    MqttSettings; keywords override fields of ``settings`` when both are given). ``device``: the
+    device id in the topics and payloads (default: the host name, ``default_device_id()``).
 
     ``discovery``: ``(topic, payload dict or None, retain)`` messages (e.g.
     ``edge.integrations.homeassistant.discovery_messages``) published, QoS 1, on EVERY connect,
@@ -260,8 +266,14 @@ class MqttSink(Sink):
         settings: MqttSettings | None = None,
         *,
         discovery: Sequence[tuple[str, dict[str, Any] | None, bool]] = (),
+        device: str | None = None,
         **overrides: Any,
     ) -> None:
+        self.device = device or default_device_id()
+        if not re.match(DEVICE_ID_PATTERN, self.device):
+            raise ValueError(
+                f"device id {self.device!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+            )
         base = settings.model_dump() if settings is not None else {}
         self.settings = MqttSettings.model_validate({**base, **overrides})
         self.discovery = [
@@ -275,7 +287,7 @@ class MqttSink(Sink):
             max_bytes=int(s.spool_max_mb * 1024 * 1024),
         )
         self.client_id = s.client_id or f"platewatch-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        self.status_topic = status_topic(s.topic_prefix)
+        self.status_topic = status_topic(s.topic_prefix, self.device)
         self.reconnects = 0  # successful connections after the first
         self.connections = 0
 
@@ -547,18 +559,23 @@ class MqttSink(Sink):
         if self._closing:
             raise RuntimeError("MqttSink is closed")
         prefix = self.settings.topic_prefix
+        if event.device is None:
+            event = event.model_copy(update={"device": self.device})
+        device = event.device or self.device
         payload = event.to_bytes()
         final = event.type == "final"
         messages = [
             (
-                events_topic(prefix, event.camera),
+                events_topic(prefix, device, event.camera),
                 payload,
                 False,
                 PRIORITY_HIGH if final else PRIORITY_LOW,
             )
         ]
         if final:
-            messages.append((plate_topic(prefix, event.camera), payload, True, PRIORITY_LOW))
+            messages.append(
+                (plate_topic(prefix, device, event.camera), payload, True, PRIORITY_LOW)
+            )
         seqs = self.spool.append_many(messages)
         with self._cond:
             self._tail = max(self._tail, seqs[-1])
@@ -568,8 +585,11 @@ class MqttSink(Sink):
         """Spool one watchlist alert (fsync'd, high priority, not retained) and return."""
         if self._closing:
             raise RuntimeError("MqttSink is closed")
-        topic = alerts_topic(self.settings.topic_prefix, alert.camera)
-        seq = self.spool.append(topic, alert.payload(), retain=False, priority=PRIORITY_HIGH)
+        event = alert.event
+        if event.device is None:
+            event = event.model_copy(update={"device": self.device})
+        topic = alerts_topic(self.settings.topic_prefix, event.device or self.device, alert.camera)
+        seq = self.spool.append(topic, event.to_bytes(), retain=False, priority=PRIORITY_HIGH)
         with self._cond:
             self._tail = max(self._tail, seq)
             self._cond.notify_all()
@@ -578,7 +598,9 @@ class MqttSink(Sink):
         """Publish when connected; while disconnected only the latest per camera is kept."""
         if self._closing:
             return
-        topic = stats_topic(self.settings.topic_prefix, stats.camera)
+        if stats.device is None:
+            stats = stats.model_copy(update={"device": self.device})
+        topic = stats_topic(self.settings.topic_prefix, stats.device or self.device, stats.camera)
         with self._cond:
             self._pending_stats[stats.camera] = (topic, stats.to_bytes())
             self._cond.notify_all()

@@ -40,11 +40,10 @@ from edge.dashboard.server import (
     camera_health,
     decode_jpeg_b64,
     history_query,
-    parse_topic,
     sanitize_event,
-    subscriptions,
 )
 from edge.events.schema import CameraStats, PlateEvent, WatchlistHit, encode_crop
+from edge.events.topics import Topic, parse_topic, subscriptions
 from edge.history.store import HistoryStore
 from edge.sinks.mqtt import MqttSettings
 
@@ -110,15 +109,23 @@ class FakeClock:
 
 
 def test_parse_topic_and_subscriptions() -> None:
-    assert parse_topic("platewatch", "platewatch/gate/events") == ("events", "gate")
-    assert parse_topic("platewatch", "platewatch/gate/alerts") == ("alerts", "gate")
-    assert parse_topic("platewatch", "platewatch/status") == ("status", None)
-    assert parse_topic("site1/pw", "site1/pw/yard/stats") == ("stats", "yard")
+    # <prefix>/<device>/<camera>/<kind> and <prefix>/<device>/status ...
+    assert parse_topic("platewatch", "platewatch/j1/gate/events") == Topic("events", "j1", "gate")
+    assert parse_topic("platewatch", "platewatch/j1/status") == Topic("status", "j1", None)
+    assert parse_topic("site1/pw", "site1/pw/j2/yard/stats") == Topic("stats", "j2", "yard")
+    # ... and the layout before device ids (no device level)
+    assert parse_topic("platewatch", "platewatch/gate/events") == Topic("events", None, "gate")
+    assert parse_topic("platewatch", "platewatch/gate/alerts") == Topic("alerts", None, "gate")
+    assert parse_topic("platewatch", "platewatch/status") == Topic("status", None, None)
+    assert parse_topic("site1/pw", "site1/pw/yard/stats") == Topic("stats", None, "yard")
     assert parse_topic("platewatch", "platewatch/gate/other") is None
     assert parse_topic("platewatch", "platewatchx/gate/events") is None
-    assert parse_topic("platewatch", "platewatch/a/b/events") is None
-    assert subscriptions("pw") == ["pw/+/events", "pw/+/plate", "pw/+/stats", "pw/+/alerts",
-                                   "pw/status"]  # fmt: skip
+    assert parse_topic("platewatch", "platewatch/a/b/c/events") is None
+    assert parse_topic("platewatch", "platewatch/a//events") is None
+    assert subscriptions("pw") == [
+        "pw/+/+/events", "pw/+/events", "pw/+/+/plate", "pw/+/plate", "pw/+/+/stats",
+        "pw/+/stats", "pw/+/+/alerts", "pw/+/alerts", "pw/+/status", "pw/status",
+    ]  # fmt: skip
 
 
 def test_camera_health_rules() -> None:
@@ -452,7 +459,7 @@ def test_sse_stream_snapshot_then_live_updates(mosquitto: Mosquitto) -> None:
             events = [m for k, m in msgs if k == "event"]
             assert [e["event"]["type"] for e in events] == ["provisional", "final"]
             assert events[1]["replaces"] == [prov.event_id]
-            assert ("status", {"status": "offline"}) in msgs
+            assert ("status", {"status": "offline", "devices": {"": "offline"}}) in msgs
             assert "camera" in kinds  # last plate of the camera changed
             resp.close()
             conn.close()

@@ -34,7 +34,7 @@ from faults import (
     run_silent_broker,
     sample_event,
 )
-from support import wait_until
+from support import DEVICE, wait_until
 
 from edge.detect.models import default_models_dir
 
@@ -364,7 +364,7 @@ def test_tls_and_password_mistakes_are_refused_with_a_reason(  # type: ignore[no
         kw["port"] = broker.port
     elif case == "wrong_host":
         kw["host"] = "localhost"  # the certificate names 127.0.0.1 only
-    consumer = mqtt_consumer(broker, ["platewatch/+/events"], username="cam", password="s3cret")
+    consumer = mqtt_consumer(broker, ["platewatch/+/+/events"], username="cam", password="s3cret")
     caplog.set_level(logging.INFO, logger="platewatch")
     sink = MqttSink(spool_dir=tmp_path / "spool", reconnect_min_s=0.3, reconnect_max_s=1.0, **kw)
 
@@ -374,9 +374,8 @@ def test_tls_and_password_mistakes_are_refused_with_a_reason(  # type: ignore[no
         if says is None:
             assert sink.flush(10)
             assert consumer.wait_for(lambda ms: len(ms) >= 1, 5)
-            assert json.loads(consumer.on("platewatch/gate/events")[0].payload)["event_id"] == (
-                e.event_id
-            )
+            got = consumer.on(f"platewatch/{DEVICE}/gate/events")
+            assert json.loads(got[0].payload)["event_id"] == e.event_id
             return
         errors = lambda: [  # noqa: E731
             r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
@@ -385,7 +384,7 @@ def test_tls_and_password_mistakes_are_refused_with_a_reason(  # type: ignore[no
         time.sleep(1.5)  # several retries: the reason is logged once, not per attempt
         assert len([m for m in errors() if "cannot connect" in m]) == 1, errors()
         assert not sink.connected and sink.pending() >= 1  # kept for when it is fixed
-        assert consumer.on("platewatch/gate/events") == []
+        assert consumer.on(f"platewatch/{DEVICE}/gate/events") == []
     finally:
         sink.close(0.5)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from doubles import OracleEngine
+from support import DEVICE
 
 from edge.app.assembly import build_engine, build_pipeline
 from edge.config.schema import AppConfig, CameraConfig
@@ -62,7 +63,7 @@ def run_with_broker_outage(
 ) -> dict:
     broker = mosquitto_factory(persistent=True)
     consumer = mqtt_consumer(
-        broker, ["platewatch/+/events"], clean=False, client_id="acceptance-consumer"
+        broker, ["platewatch/+/+/events"], clean=False, client_id="acceptance-consumer"
     )
     spool = tmp_path / "spool"
     mqtt = MqttSink(
@@ -128,7 +129,7 @@ def run_with_broker_outage(
     published = [json.loads(x) for x in published_path.read_text().splitlines()]
     ids = {e["event_id"] for e in published}
     consumer.wait_for(lambda ms: ids <= {json.loads(m.payload)["event_id"] for m in ms}, 10)
-    received = [json.loads(m.payload) for m in consumer.on("platewatch/gate/events")]
+    received = [json.loads(m.payload) for m in consumer.on(f"platewatch/{DEVICE}/gate/events")]
     info.update(
         summary=summary,
         published=published,

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import free_port, wait_until
+from support import DEVICE, free_port, wait_until
 
 from edge.events.schema import CameraStats, PlateEvent, utc_now
 from edge.sinks.mqtt import MqttSettings, MqttSink
@@ -99,32 +99,37 @@ def test_topics_qos_retain_and_schema(mosquitto, mqtt_consumer, validate_message
     assert sink.flush(5)
     assert live.wait_for(lambda ms: len([m for m in ms if m.topic.endswith("/stats")]) >= 1, 5)
 
-    assert ids_on(live, "platewatch/gate/events") == [sent[0].event_id, sent[1].event_id]
-    assert ids_on(live, "platewatch/lane2/events") == [sent[2].event_id, sent[3].event_id]
+    assert ids_on(live, f"platewatch/{DEVICE}/gate/events") == [sent[0].event_id, sent[1].event_id]
+    assert ids_on(live, f"platewatch/{DEVICE}/lane2/events") == [sent[2].event_id, sent[3].event_id]
     # Retained plate topic gets only final events, with the same object as on events.
-    assert ids_on(live, "platewatch/gate/plate") == [sent[1].event_id]
-    assert ids_on(live, "platewatch/lane2/plate") == [sent[2].event_id]
+    assert ids_on(live, f"platewatch/{DEVICE}/gate/plate") == [sent[1].event_id]
+    assert ids_on(live, f"platewatch/{DEVICE}/lane2/plate") == [sent[2].event_id]
     for m in live.messages:
         assert m.qos == 1, m.topic
         if m.topic.endswith(("/events", "/plate")):
             validate_message(json.loads(m.payload), "plate_event.schema.json")
         elif m.topic.endswith("/stats"):
             validate_message(json.loads(m.payload), "camera_stats.schema.json")
-    assert live.on("platewatch/gate/plate")[0].payload == sent[1].to_bytes()
-    assert [m.payload for m in live.on("platewatch/status")] == [b"online"]
+    # The sink names itself in what it sends: the event as given, with its device id.
+    stamped = sent[1].model_copy(update={"device": DEVICE})
+    assert live.on(f"platewatch/{DEVICE}/gate/plate")[0].payload == stamped.to_bytes()
+    assert {json.loads(m.payload)["device"] for m in live.messages if m.topic.endswith(
+        ("/events", "/plate", "/stats"))} == {DEVICE}  # fmt: skip
+    assert [m.payload for m in live.on(f"platewatch/{DEVICE}/status")] == [b"online"]
 
     # A late subscriber sees the retained state: status online and the last final plate.
-    late = mqtt_consumer(mosquitto, ["platewatch/status", "platewatch/+/plate"])
+    late = mqtt_consumer(mosquitto, [f"platewatch/{DEVICE}/status", "platewatch/+/+/plate"])
     assert late.wait_for(lambda ms: len(ms) >= 3, 5)
     assert all(m.retain for m in late.messages)
-    assert [m.payload for m in late.on("platewatch/status")] == [b"online"]
-    assert ids_on(late, "platewatch/lane2/plate") == [sent[2].event_id]
+    assert [m.payload for m in late.on(f"platewatch/{DEVICE}/status")] == [b"online"]
+    assert ids_on(late, f"platewatch/{DEVICE}/lane2/plate") == [sent[2].event_id]
     assert sink.pending() == 0
 
     sink.close(2)
     assert late.wait_for(
         lambda ms: (
-            [m.payload for m in ms if m.topic == "platewatch/status"] == [b"online", b"offline"]
+            [m.payload for m in ms if m.topic == f"platewatch/{DEVICE}/status"]
+            == [b"online", b"offline"]
         ),
         5,
     )
@@ -144,9 +149,9 @@ def test_topic_prefix_is_configurable(mosquitto, mqtt_consumer, tmp_path):  # ty
     assert sink.flush(5)
     assert consumer.wait_for(lambda ms: len(ms) >= 3, 5)
     assert {m.topic for m in consumer.messages} == {
-        "site1/pw/status",
-        "site1/pw/gate/events",
-        "site1/pw/gate/plate",
+        f"site1/pw/{DEVICE}/status",
+        f"site1/pw/{DEVICE}/gate/events",
+        f"site1/pw/{DEVICE}/gate/plate",
     }
     sink.close()
     with pytest.raises(ValueError, match="topic_prefix"):
@@ -196,7 +201,7 @@ def wait_line(proc: subprocess.Popen[str], text: str, timeout: float = 10.0) -> 
 
 
 def test_last_will_offline_when_process_dies(mosquitto, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
-    consumer = mqtt_consumer(mosquitto, ["platewatch/status"])
+    consumer = mqtt_consumer(mosquitto, [f"platewatch/{DEVICE}/status"])
     proc = spawn_sink(mosquitto.port, tmp_path / "spool", 0)
     try:
         wait_line(proc, "ready")
@@ -207,7 +212,7 @@ def test_last_will_offline_when_process_dies(mosquitto, mqtt_consumer, tmp_path)
     finally:
         proc.kill()
         proc.wait(5)
-    late = mqtt_consumer(mosquitto, ["platewatch/status"])
+    late = mqtt_consumer(mosquitto, [f"platewatch/{DEVICE}/status"])
     assert late.wait_for(lambda ms: len(ms) == 1, 5)
     assert late.messages[0].payload == b"offline" and late.messages[0].retain
 
@@ -225,7 +230,7 @@ def test_broker_down_at_start_then_all_delivered_in_order(  # type: ignore[no-un
     mosquitto_factory, mqtt_consumer, tmp_path
 ):
     broker, consumer = persistent_consumer(
-        mosquitto_factory, mqtt_consumer, ["platewatch/+/events"]
+        mosquitto_factory, mqtt_consumer, ["platewatch/+/+/events"]
     )
     broker.kill(signal.SIGTERM)  # clean stop: the consumer's session is saved
     sink = make_sink(broker, tmp_path / "spool")
@@ -238,7 +243,7 @@ def test_broker_down_at_start_then_all_delivered_in_order(  # type: ignore[no-un
     broker.start()
     assert sink.flush(10), f"{sink.pending()} still spooled"
     assert consumer.wait_for(lambda ms: len(ms) >= 30, 10)
-    assert ids_on(consumer, "platewatch/gate/events") == [e.event_id for e in sent]
+    assert ids_on(consumer, f"platewatch/{DEVICE}/gate/events") == [e.event_id for e in sent]
     sink.close()
 
 
@@ -246,7 +251,7 @@ def test_broker_killed_mid_stream_no_loss_in_order(  # type: ignore[no-untyped-d
     mosquitto_factory, mqtt_consumer, tmp_path
 ):
     broker, consumer = persistent_consumer(
-        mosquitto_factory, mqtt_consumer, ["platewatch/+/events"]
+        mosquitto_factory, mqtt_consumer, ["platewatch/+/+/events"]
     )
     sink = make_sink(broker, tmp_path / "spool")
     wait_connected(sink)
@@ -273,7 +278,7 @@ def test_broker_killed_mid_stream_no_loss_in_order(  # type: ignore[no-untyped-d
     assert consumer.wait_for(
         lambda ms: len({json.loads(m.payload)["event_id"] for m in ms}) >= n, 10
     )
-    msgs = consumer.on("platewatch/gate/events")
+    msgs = consumer.on(f"platewatch/{DEVICE}/gate/events")
     got = [json.loads(m.payload)["event_id"] for m in msgs]
     assert list(dict.fromkeys(got)) == [e.event_id for e in sent]  # nothing lost, in order
     # At-least-once: a copy can repeat only if its PUBACK was lost in the crash, i.e. it was
@@ -289,7 +294,7 @@ def test_broker_killed_mid_stream_no_loss_in_order(  # type: ignore[no-untyped-d
 
 def test_acknowledged_events_are_never_resent(mosquitto_factory, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
     broker, consumer = persistent_consumer(
-        mosquitto_factory, mqtt_consumer, ["platewatch/+/events"]
+        mosquitto_factory, mqtt_consumer, ["platewatch/+/+/events"]
     )
     sink = make_sink(broker, tmp_path / "spool")
     first = [event(i) for i in range(20)]
@@ -306,12 +311,13 @@ def test_acknowledged_events_are_never_resent(mosquitto_factory, mqtt_consumer, 
     assert sink.flush(5)
     assert consumer.wait_for(lambda ms: len(ms) >= 21, 5)
     time.sleep(0.3)
-    assert ids_on(consumer, "platewatch/gate/events") == [e.event_id for e in [*first, last]]
+    got = ids_on(consumer, f"platewatch/{DEVICE}/gate/events")
+    assert got == [e.event_id for e in [*first, last]]
     sink.close()
 
 
 def test_process_restart_sends_what_is_left(mosquitto, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
-    consumer = mqtt_consumer(mosquitto, ["platewatch/+/events"])
+    consumer = mqtt_consumer(mosquitto, ["platewatch/+/+/events"])
     spool_dir = tmp_path / "spool"
     dead_port = free_port()  # nothing listens: everything stays in the spool
     proc = spawn_sink(dead_port, spool_dir, 12)
@@ -335,7 +341,9 @@ def test_process_restart_sends_what_is_left(mosquitto, mqtt_consumer, tmp_path):
 
 
 def test_stats_not_spooled_latest_only(mosquitto_factory, mqtt_consumer, tmp_path):  # type: ignore[no-untyped-def]
-    broker, consumer = persistent_consumer(mosquitto_factory, mqtt_consumer, ["platewatch/+/stats"])
+    broker, consumer = persistent_consumer(
+        mosquitto_factory, mqtt_consumer, ["platewatch/+/+/stats"]
+    )
     broker.kill(signal.SIGTERM)
     sink = make_sink(broker, tmp_path / "spool")
     for fps in (10.0, 11.0, 12.0):
@@ -346,9 +354,9 @@ def test_stats_not_spooled_latest_only(mosquitto_factory, mqtt_consumer, tmp_pat
     wait_connected(sink)
     assert consumer.wait_for(lambda ms: len(ms) >= 2, 5)
     time.sleep(0.3)
-    gate = [json.loads(m.payload)["fps_in"] for m in consumer.on("platewatch/gate/stats")]
+    gate = [json.loads(m.payload)["fps_in"] for m in consumer.on(f"platewatch/{DEVICE}/gate/stats")]
     assert gate == [12.0]
-    assert len(consumer.on("platewatch/lane2/stats")) == 1
+    assert len(consumer.on(f"platewatch/{DEVICE}/lane2/stats")) == 1
     sink.close()
 
 
@@ -461,7 +469,7 @@ def test_tls_and_password(secure_broker, mqtt_consumer, tmp_path):  # type: igno
     sink.publish_event(e)
     assert sink.flush(5)
     assert consumer.wait_for(lambda ms: len(ms) >= 3, 5)
-    assert ids_on(consumer, "platewatch/gate/events") == [e.event_id]
+    assert ids_on(consumer, f"platewatch/{DEVICE}/gate/events") == [e.event_id]
     sink.close()
 
     # Wrong password: refused, never connected, the event waits in the spool.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import DEVICE
 
 from edge.analysis.analyzer import CameraAnalyzer
 from edge.app.assembly import build_pipeline
@@ -299,12 +300,13 @@ def test_end_to_end_alerts_privacy_history_and_discovery(  # type: ignore[no-unt
 
     def finals_in(ms: list) -> int:  # (wait_for holds the consumer's lock: no .on() here)
         return sum(
-            m.topic == "platewatch/gate/events" and json.loads(m.payload)["type"] == "final"
+            m.topic == f"platewatch/{DEVICE}/gate/events"
+            and json.loads(m.payload)["type"] == "final"
             for m in ms
         )
 
     def events_on_broker() -> list[dict]:
-        return [json.loads(m.payload) for m in consumer.on("platewatch/gate/events")]
+        return [json.loads(m.payload) for m in consumer.on(f"platewatch/{DEVICE}/gate/events")]
 
     assert consumer.wait_for(lambda ms: finals_in(ms) >= 4, 10.0), events_on_broker()
     time.sleep(0.3)  # anything late (a duplicate would show now)
@@ -344,7 +346,7 @@ def test_end_to_end_alerts_privacy_history_and_discovery(  # type: ignore[no-unt
 
     # alerts: one per car on a list, fired by the confident provisional (the final of the same
     # track does not fire again), QoS 1 and not retained
-    alerts = consumer.on("platewatch/gate/alerts")
+    alerts = consumer.on(f"platewatch/{DEVICE}/gate/alerts")
     assert all(m.qos == 1 and not m.retain for m in alerts)
     payloads = [json.loads(m.payload) for m in alerts]
     for p in payloads:
@@ -375,7 +377,7 @@ def test_end_to_end_alerts_privacy_history_and_discovery(  # type: ignore[no-unt
     assert late.wait_for(lambda ms: {m.topic for m in ms} >= expected, 5.0)
     assert all(m.retain for m in late.messages)
     plate_cfg = json.loads(late.on("homeassistant/sensor/platewatch_gate/plate/config")[0].payload)
-    assert plate_cfg["state_topic"] == "platewatch/gate/plate"
+    assert plate_cfg["state_topic"] == f"platewatch/{DEVICE}/gate/plate"
 
 
 def test_alerts_fire_on_finals_when_provisionals_are_off(  # type: ignore[no-untyped-def]
@@ -383,7 +385,7 @@ def test_alerts_fire_on_finals_when_provisionals_are_off(  # type: ignore[no-unt
 ) -> None:
     monkeypatch.setenv("PW_TEST_PRIVACY_KEY", PRIVACY_KEY)
     cfg = parse_config(_config(tmp_path, mosquitto.port, provisional=False), base_dir=tmp_path)
-    consumer = mqtt_consumer(mosquitto, ["platewatch/gate/alerts"])
+    consumer = mqtt_consumer(mosquitto, [f"platewatch/{DEVICE}/gate/alerts"])
     pipe = build_pipeline(
         cfg, engine=ScriptedEngine(CARS[:2]), source_factory=SceneSource, strict=True
     )

@@ -15,6 +15,7 @@ import cv2
 import pytest
 from doubles import OracleEngine
 from standin_models import make_detector, make_reader
+from support import DEVICE
 
 from edge.app.replay import camera_name_for, replay_file
 from edge.cli import main as cli_main
@@ -196,8 +197,9 @@ def test_demo_publishes_to_given_broker(tiny_clip, standin_dir, mosquitto, mqtt_
         ]
     )
     assert rc == 0
-    assert consumer.wait_for(lambda ms: any(m.topic == "platewatch/demo/plate" for m in ms), 5)
-    types = [json.loads(m.payload)["type"] for m in consumer.on("platewatch/demo/events")]
+    plate = f"platewatch/{DEVICE}/demo/plate"
+    assert consumer.wait_for(lambda ms: any(m.topic == plate for m in ms), 5)
+    types = [json.loads(m.payload)["type"] for m in consumer.on(f"platewatch/{DEVICE}/demo/events")]
     assert types == ["provisional", "final"]
 
 

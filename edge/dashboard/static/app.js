@@ -77,10 +77,20 @@ function plateChip(ev) {
 
 // ------------------------------------------------------------------ camera health
 
+// "<device>/<camera>" (edge.dashboard.server.camera_key): how cards, filters and rows name a camera.
+function camKey(x) {
+  return x.device ? x.device + "/" + x.camera : x.camera;
+}
+
+function runtimeOffline(cam) {
+  const st = cam.view.runtime_status;
+  return st === undefined ? S.status === "offline" : st === "offline";
+}
+
 function health(cam) {
   // Same rule as edge.dashboard.server.camera_health, re-evaluated every second here so
   // stats that stop arriving turn into "no data" without any message.
-  if (S.status === "offline") return "offline";
+  if (runtimeOffline(cam)) return "offline";
   const stats = cam.view.stats;
   if (!stats || cam.statsAt === null) return "no data";
   if ((Date.now() - cam.statsAt) / 1000 > S.staleAfter) return "no data";
@@ -136,7 +146,7 @@ function renderCameras() {
     foot.append(left, right);
     card.append(head, dl, foot);
     if (h === "offline") {
-      const why = S.status === "offline" ? "platewatch runtime is offline (status topic)"
+      const why = runtimeOffline(cam) ? "platewatch runtime is offline (status topic)"
         : (st.last_error || "source not delivering frames");
       card.append(el("div", "camera-error", why));
     }
@@ -165,7 +175,7 @@ function buildEvent(ev) {
   const li = el("li", "event");
   li.dataset.eventId = ev.event_id;
   li.dataset.type = ev.type;
-  li.dataset.camera = ev.camera;
+  li.dataset.camera = camKey(ev);
   li.dataset.kind = kindOf(ev);
   if (ev.alert) li.dataset.alert = "1";
 
@@ -189,7 +199,7 @@ function buildEvent(ev) {
   }
 
   const line2 = el("div", "line2");
-  line2.append(el("span", "cam", ev.camera));
+  line2.append(el("span", "cam", camKey(ev)));
   const time = el("span", "time", fmtTime(seenAt(ev)));
   time.dataset.iso = seenAt(ev);
   line2.append(time);
@@ -227,7 +237,7 @@ function renderEvents() {
   // Newest sighting first: a final published late (its car left long ago) goes below the cars
   // seen since, where its time belongs. ISO 8601 UTC strings sort as times.
   S.events.sort((a, b) => (seenAt(a) < seenAt(b) ? 1 : seenAt(a) > seenAt(b) ? -1 : 0));
-  const visible = S.events.filter((e) => !S.cameraFilter || e.camera === S.cameraFilter);
+  const visible = S.events.filter((e) => !S.cameraFilter || camKey(e) === S.cameraFilter);
   const live = new Set(S.events.map((e) => e.event_id));
   for (const id of [...S.nodes.keys()]) if (!live.has(id)) S.nodes.delete(id);
   $("events").replaceChildren(...visible.map(nodeFor));
@@ -266,7 +276,7 @@ function renderAlerts() {
     top.append(plateChip(a), el("span", "badge " + a.kind, a.kind + (a.list ? " · " + a.list : "")));
     // The matched entry matters when it differs from the read (fuzzy match or a regex).
     const why = a.entry && a.entry !== a.plate ? "matched " + a.entry : (a.description || "");
-    body.append(top, el("div", "meta", [a.camera, fmtTime(a.last_seen), why].filter(Boolean).join(" · ")));
+    body.append(top, el("div", "meta", [camKey(a), fmtTime(a.last_seen), why].filter(Boolean).join(" · ")));
     li.append(cropBox(a), body);
     return li;
   });
@@ -307,6 +317,7 @@ function setHistoryEnabled(on) {
   S.historyEnabled = on;
   for (const node of $("search").elements) node.disabled = !on;
   $("search-note").textContent = on ? "" : "History is off: start the dashboard with --history DB to search stored events.";
+  if (on) refreshDevices();
 }
 
 async function search(evt) {
@@ -340,7 +351,7 @@ function renderResult(r) {
   top.append(plateChip(ev));
   if (r.distance) top.append(el("span", "badge", "± " + r.distance));
   if (r.watchlist) top.append(el("span", "badge " + (r.watchlist_kind || ""), r.watchlist));
-  const bits = [r.camera, fmtTime(r.last_seen), Math.round(r.confidence * 100) + "%"];
+  const bits = [camKey(r), fmtTime(r.last_seen), Math.round(r.confidence * 100) + "%"];
   if (r.direction) bits.push(r.direction);
   if (r.zones && r.zones.length) bits.push(r.zones.join(", "));
   body.append(top, el("div", "meta", bits.join(" · ")));
@@ -381,6 +392,32 @@ function connect() {
   on("broker", (m) => { S.broker = m; renderPills(); });
 }
 
+// ------------------------------------------------------------------ devices (history store)
+
+async function refreshDevices() {
+  if (!S.historyEnabled) return;
+  try {
+    const resp = await fetch("/api/devices", { cache: "no-store" });
+    if (!resp.ok) return;
+    const data = await resp.json();
+    const rows = data.cameras.map((c) => {
+      const tr = el("tr");
+      tr.dataset.health = c.health;
+      const st = c.stats || {};
+      const fps = st.fps_analysed === null || st.fps_analysed === undefined ? "" : st.fps_analysed.toFixed(1);
+      const age = c.stats_age_s === null || c.stats_age_s === undefined ? "" : fmtAge(c.stats_age_s);
+      for (const v of [c.device || "", c.camera || "", c.health, fps, age, c.last_event_at ? fmtTime(c.last_event_at) : ""]) {
+        tr.append(el("td", null, v));
+      }
+      return tr;
+    });
+    $("devices").replaceChildren(...rows);
+    $("devices-panel").hidden = rows.length === 0;
+  } catch (e) {
+    // The next refresh tries again; the live part of the page does not depend on it.
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("camera-filter").addEventListener("change", (e) => { S.cameraFilter = e.target.value; renderEvents(); });
   $("search").addEventListener("submit", search);
@@ -388,5 +425,6 @@ document.addEventListener("DOMContentLoaded", () => {
   renderPills();
   tick();
   setInterval(tick, 1000);
+  setInterval(refreshDevices, 10000);
   connect();
 });

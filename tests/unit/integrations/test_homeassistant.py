@@ -52,7 +52,7 @@ def make_event(**kw: object) -> PlateEvent:
 
 
 def test_topics_and_required_keys() -> None:
-    msgs = discovery_messages(["gate", "yard"], version="1.2.3")
+    msgs = discovery_messages(["gate", "yard"], version="1.2.3", device="dev1")
     assert len(msgs) == 8
     seen_ids = set()
     for topic, payload, retain in msgs:
@@ -63,7 +63,7 @@ def test_topics_and_required_keys() -> None:
         assert payload is not None
         missing = (REQUIRED[m["component"]] | COMMON) - set(payload)
         assert not missing, f"{topic}: missing {missing}"
-        assert payload["availability_topic"] == "platewatch/status"
+        assert payload["availability_topic"] == "platewatch/dev1/status"
         assert (payload["payload_available"], payload["payload_not_available"]) == (
             "online", "offline"
         )  # fmt: skip
@@ -75,23 +75,30 @@ def test_topics_and_required_keys() -> None:
         json.dumps(payload)  # serialisable
     by_topic = {t: p for t, p, _ in msgs}
     plate = by_topic["homeassistant/sensor/platewatch_gate/plate/config"]
-    assert plate["state_topic"] == "platewatch/gate/plate"
-    assert plate["json_attributes_topic"] == "platewatch/gate/plate"
+    assert plate["state_topic"] == "platewatch/dev1/gate/plate"
+    assert plate["json_attributes_topic"] == "platewatch/dev1/gate/plate"
     alert = by_topic["homeassistant/event/platewatch_gate/alert/config"]
-    assert alert["state_topic"] == alerts_topic("platewatch", "gate") == "platewatch/gate/alerts"
+    assert alert["state_topic"] == alerts_topic("platewatch", "dev1", "gate")
+    assert alert["state_topic"] == "platewatch/dev1/gate/alerts"
     assert alert["event_types"] == list(ALERT_EVENT_TYPES)
     online = by_topic["homeassistant/binary_sensor/platewatch_yard/online/config"]
-    assert online["state_topic"] == "platewatch/yard/stats"
+    assert online["state_topic"] == "platewatch/dev1/yard/stats"
     assert online["device_class"] == "connectivity"
 
 
 def test_custom_prefixes_and_unsafe_names() -> None:
-    msgs = discovery_messages(["cam.1"], prefix="ha", topic_prefix="site/a")
+    msgs = discovery_messages(["cam.1"], prefix="ha", topic_prefix="site/a", device="j-01")
     topics = [t for t, _, _ in msgs]
     assert "ha/sensor/platewatch_cam_1/plate/config" in topics
     payload = msgs[0][1]
-    assert payload is not None and payload["state_topic"] == "site/a/cam.1/plate"
-    assert payload["availability_topic"] == "site/a/status"
+    assert payload is not None and payload["state_topic"] == "site/a/j-01/cam.1/plate"
+    assert payload["availability_topic"] == "site/a/j-01/status"
+    # Without a device id: the host's, as the MQTT sink's.
+    from edge.events.schema import default_device_id
+
+    default = discovery_messages(["gate"])[0][1]
+    assert default is not None
+    assert default["state_topic"] == f"platewatch/{default_device_id()}/gate/plate"
     with pytest.raises(ValueError, match="same HA id"):
         discovery_messages(["cam.1", "cam_1"])
     with pytest.raises(ValueError, match="topic level"):
