@@ -270,6 +270,9 @@ def test_replay_rejects_box_outside_photo(tmp_path: Path) -> None:
     cv2.imwrite(str(photo), np.zeros((50, 60, 3), np.uint8))
     with pytest.raises(ValueError, match="outside"):
         make_replay_clip_from_photo(photo, (10, 10, 70, 20), tmp_path / "r.mp4")
+    # a label a pixel past the edge is the plate at the edge: clamped, not refused
+    truth = make_replay_clip_from_photo(photo, (-1, 10, 40, 20), tmp_path / "e.mp4", frames=3)
+    assert len(truth.vehicles) == 1
 
 
 @pytest.mark.slow

@@ -858,6 +858,10 @@ def make_replay_clip_from_photo(
         raise ValueError(f"cannot read photo {image_path}")
     ih, iw = img.shape[:2]
     x1, y1, x2, y2 = (float(v) for v in plate_box)
+    # labelled boxes a pixel or two past the edge (openalpr-dev br/PJT2905: x = -1) are the
+    # plate at the edge: clamp them; anything further out is a wrong label
+    if -2 <= x1 and -2 <= y1 and x2 <= iw + 2 and y2 <= ih + 2:
+        x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(iw)), min(y2, float(ih))
     if not (0 <= x1 < x2 <= iw and 0 <= y1 < y2 <= ih):
         raise ValueError(f"plate_box {plate_box} outside the {iw}x{ih} photo {image_path}")
     if frames < 1:
