@@ -1,7 +1,7 @@
 """INT8 detector: static quantisation of the exported ONNX detector, calibrated on real frames.
 
     python -m training.detector.quantize [--model models/detector.onnx]
-        [--out models/detector.int8.onnx] [--calib 160] [--method percentile]
+        [--out runs/detector.int8.onnx] [--calib 160] [--method percentile]
 
 ONNX Runtime's static quantisation (QDQ: int8 weights per output channel, uint8 activations,
 the form its x86 kernels run with VNNI) with activation ranges measured on real scenes that are
@@ -130,7 +130,7 @@ def quantize(model: Path, out: Path, paths: list[Path], method: str, fmt: str = 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", type=Path, default=REPO / "models" / "detector.onnx")
-    ap.add_argument("--out", type=Path, default=REPO / "models" / "detector.int8.onnx")
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "detector.int8.onnx")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--calib", type=int, default=160, help="calibration images")
     ap.add_argument("--method", choices=("minmax", "percentile", "entropy"), default="percentile")
