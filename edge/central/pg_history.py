@@ -27,10 +27,9 @@ from typing import Any
 from edge.central.config import check_database_url, redact_url
 from edge.central.writer import CropFiles
 from edge.events.schema import format_utc
+from edge.history import query as Q
 from edge.history.backend import CameraStatus
-from edge.history.store import HistoryRecord, _pieces, parse_time
-from edge.rules.privacy import keyed_hash
-from edge.rules.watchlist import fold_confusables, levenshtein, normalize_plate
+from edge.history.store import HistoryRecord, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +76,19 @@ def _record(row: tuple[Any, ...], distance: int | None = None) -> HistoryRecord:
 
 def _at(ts: float | None) -> datetime | None:
     return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+# PostgreSQL's spelling of the shared search plan (edge.history.query); pieces are matched
+# with LIKE so the pg_trgm index on the folded/clear plate serves the prefilter.
+POSTGRES = Q.Dialect(
+    mark="%s",
+    ts="e.last_seen",
+    not_hashed="NOT e.plate_hashed",
+    hashed="e.plate_hashed",
+    time_arg=lambda ts: _at(ts),
+    glob=lambda pattern: ("e.plate LIKE %s", glob_to_like(pattern)),
+    contains=lambda col, piece: (f"{col} LIKE %s", f"%{glob_to_like(piece)}%"),
+)
 
 
 def glob_to_like(pattern: str) -> str:
@@ -206,85 +218,51 @@ class PgHistory:
     ) -> list[HistoryRecord]:
         """Events matching all given filters; with ``plate``, best match first, else newest
         first (edge.history.store.HistoryStore.search, same arguments)."""
-        if max_distance < 0:
-            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
+        Q.check_args(max_distance, limit)
+        where, args = Q.filters(
+            POSTGRES, device=device, camera=camera, since=parse_time(since),
+            until=parse_time(until), watchlist=watchlist,
+        )  # fmt: skip
         # Finals only, as a device's history: a provisional row is a vehicle still in view (or
         # one whose final has not arrived yet); SQL users see those too.
-        where: list[str] = ["e.type = 'final'"]
-        args: list[Any] = []
-        if device is not None:
-            where.append("e.device = %s")
-            args.append(device)
-        if camera is not None:
-            where.append("e.camera = %s")
-            args.append(camera)
-        t0, t1 = _at(parse_time(since)), _at(parse_time(until))
-        if t0 is not None:
-            where.append("e.last_seen >= %s")
-            args.append(t0)
-        if t1 is not None:
-            where.append("e.last_seen <= %s")
-            args.append(t1)
-        if watchlist == "*":
-            where.append("e.watchlist IS NOT NULL")
-        elif watchlist is not None:
-            where.append("e.watchlist = %s")
-            args.append(watchlist)
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-        order = " ORDER BY e.last_seen DESC, e.id DESC"
+        where.insert(0, "e.type = 'final'")
+        order = " ORDER BY e.last_seen DESC, e.id DESC" + (f" LIMIT {int(limit)}" if limit else "")
 
         if plate is None:
-            sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + order + lim
-            return [_record(r) for r in self._query(sql, args)]
+            return [
+                _record(r)
+                for r in self._query(_SELECT + " WHERE " + " AND ".join(where) + order, args)
+            ]
 
-        glob = "*" in plate or "?" in plate
-        query = plate.upper().replace(" ", "") if glob else normalize_plate(plate)
-        if not query:
-            raise ValueError(f"plate {plate!r} has no letters or digits")
-        hashed = keyed_hash(query, privacy_key) if privacy_key is not None and not glob else None
+        pq = Q.plate_query(plate, privacy_key)
+        if pq.glob:
+            match, arg = POSTGRES.glob(pq.text)
+            sql = _SELECT + " WHERE " + " AND ".join([*where, POSTGRES.not_hashed, match]) + order
+            return [_record(r) for r in self._query(sql, [*args, arg])]
 
-        if glob:
-            cond = ["NOT e.plate_hashed", "e.plate LIKE %s"]
-            sql = _SELECT + " WHERE " + " AND ".join(where + cond) + order + lim
-            return [_record(r) for r in self._query(sql, [*args, glob_to_like(query)])]
-
-        probe = fold_confusables(query) if fold else query
-        col = "e.plate_fold" if fold else "e.plate"
+        probe, col = Q.probe_of(pq, fold)
         d = max_distance if fuzzy else 0
         scored: list[tuple[int, float, int]] = []  # (distance, -ts, id)
         if d == 0:
-            cond = ["NOT e.plate_hashed", f"{col} = %s"]
+            cond = [POSTGRES.not_hashed, f"{col} = %s"]
             rows = self._query(
                 "SELECT e.id, e.last_seen FROM events e WHERE " + " AND ".join(where + cond),
                 [*args, probe],
             )
             scored = [(0, -ts.timestamp(), rid) for rid, ts in rows]
         else:
-            cond = ["NOT e.plate_hashed", "e.plate_len BETWEEN %s AND %s"]
-            cargs: list[Any] = [len(probe) - d, len(probe) + d]
-            pieces = _pieces(probe, d + 1) if len(probe) >= d + 1 else []
-            if pieces:
-                cond.append("(" + " OR ".join(f"{col} LIKE %s" for _ in pieces) + ")")
-                cargs += [f"%{glob_to_like(p)}%" for p in pieces]
+            cond, cargs = Q.fuzzy_conditions(POSTGRES, col, probe, d)
             rows = self._query(
                 f"SELECT e.id, e.last_seen, {col} FROM events e WHERE "
                 + " AND ".join(where + cond),
                 [*args, *cargs],
             )
-            cache: dict[str, int] = {}
-            for rid, ts, text in rows:
-                dist = cache.get(text)
-                if dist is None:
-                    dist = cache[text] = levenshtein(probe, text, d)
-                if dist <= d:
-                    scored.append((dist, -ts.timestamp(), rid))
-        if hashed is not None:
+            scored = Q.rank(rows, probe, d)
+        if pq.hashed is not None:
             rows = self._query(
                 "SELECT e.id, e.last_seen FROM events e WHERE "
-                + " AND ".join(where + ["e.plate_hashed", "e.plate = %s"]),
-                [*args, hashed],
+                + " AND ".join(where + [POSTGRES.hashed, "e.plate = %s"]),
+                [*args, pq.hashed],
             )
             scored += [(0, -ts.timestamp(), rid) for rid, ts in rows]
         scored.sort()

@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from edge.history.backend import CameraStatus
 
 from edge.events.schema import PlateEvent, format_utc
-from edge.rules.privacy import PrivacyConfig, keyed_hash
-from edge.rules.watchlist import fold_confusables, levenshtein, normalize_plate
+from edge.history import query as Q
+from edge.rules.privacy import PrivacyConfig
+from edge.rules.watchlist import fold_confusables, normalize_plate
 from edge.settings import ConfigPath, Settings
 
 log = logging.getLogger(__name__)
@@ -261,15 +262,16 @@ def _record(row: Sequence[Any], distance: int | None = None) -> HistoryRecord:
     )
 
 
-def _pieces(text: str, n: int) -> list[str]:
-    """Split ``text`` into ``n`` contiguous, near-equal, non-empty pieces (pigeonhole filter)."""
-    size, extra = divmod(len(text), n)
-    out, start = [], 0
-    for i in range(n):
-        end = start + size + (1 if i < extra else 0)
-        out.append(text[start:end])
-        start = end
-    return out
+# SQLite's spelling of the shared search plan (edge.history.query)
+SQLITE = Q.Dialect(
+    mark="?",
+    ts="e.ts",
+    not_hashed="e.plate_hashed = 0",
+    hashed="e.plate_hashed = 1",
+    time_arg=float,
+    glob=lambda pattern: ("e.plate GLOB ?", pattern),
+    contains=lambda col, piece: (f"instr({col}, ?) > 0", piece),
+)
 
 
 class HistoryStore:
@@ -554,94 +556,48 @@ class HistoryStore:
         match. ``privacy_key``: also find events stored as the query's keyed hash. ``device``:
         only that device's events.
         """
-        if max_distance < 0:
-            raise ValueError(f"max_distance must be >= 0, got {max_distance}")
-        if limit is not None and limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-        where: list[str] = []
-        args: list[object] = []
-        if device is not None:
-            where.append("e.device = ?" if self._has_device else "0")
-            if self._has_device:
-                args.append(device)
-        if camera is not None:
-            where.append("e.camera = ?")
-            args.append(camera)
-        t0, t1 = parse_time(since), parse_time(until)
-        if t0 is not None:
-            where.append("e.ts >= ?")
-            args.append(t0)
-        if t1 is not None:
-            where.append("e.ts <= ?")
-            args.append(t1)
-        if watchlist == "*":
-            where.append("e.watchlist IS NOT NULL")
-        elif watchlist is not None:
-            where.append("e.watchlist = ?")
-            args.append(watchlist)
+        Q.check_args(max_distance, limit)
+        where, args = Q.filters(
+            SQLITE, device=device, camera=camera, since=parse_time(since),
+            until=parse_time(until), watchlist=watchlist, has_device=self._has_device,
+        )  # fmt: skip
+        order = " ORDER BY e.ts DESC, e.id DESC" + (f" LIMIT {int(limit)}" if limit else "")
 
         if plate is None:
-            sql = self._select + (" WHERE " + " AND ".join(where) if where else "")
-            sql += " ORDER BY e.ts DESC, e.id DESC"
-            if limit is not None:
-                sql += f" LIMIT {int(limit)}"
+            sql = self._select + (" WHERE " + " AND ".join(where) if where else "") + order
             with self._lock:
                 return [_record(r) for r in self._db.execute(sql, args)]
 
-        glob = "*" in plate or "?" in plate
-        query = plate.upper().replace(" ", "") if glob else normalize_plate(plate)
-        if not query:
-            raise ValueError(f"plate {plate!r} has no letters or digits")
-        hashed = keyed_hash(query, privacy_key) if privacy_key is not None and not glob else None
-
-        if glob:
-            cond = ["e.plate_hashed = 0", "e.plate GLOB ?"]
-            sql = (
-                self._select
-                + " WHERE "
-                + " AND ".join(where + cond)
-                + " ORDER BY e.ts DESC, e.id DESC"
-            )
-            if limit is not None:
-                sql += f" LIMIT {int(limit)}"
+        pq = Q.plate_query(plate, privacy_key)
+        if pq.glob:
+            match, arg = SQLITE.glob(pq.text)
+            sql = self._select + " WHERE " + " AND ".join([*where, SQLITE.not_hashed, match])
             with self._lock:
-                return [_record(r, None) for r in self._db.execute(sql, [*args, query])]
+                return [_record(r, None) for r in self._db.execute(sql + order, [*args, arg])]
 
-        probe = fold_confusables(query) if fold else query
-        col = "e.plate_fold" if fold else "e.plate"
+        probe, col = Q.probe_of(pq, fold)
         d = max_distance if fuzzy else 0
         scored: list[tuple[int, float, int]] = []  # (distance, -ts, id)
         with self._lock:
             if d == 0:
-                cond = ["e.plate_hashed = 0", f"{col} = ?"]
+                cond = [SQLITE.not_hashed, f"{col} = ?"]
                 rows = self._db.execute(
                     "SELECT e.id, e.ts FROM events e WHERE " + " AND ".join(where + cond),
                     [*args, probe],
                 ).fetchall()
                 scored = [(0, -ts, rid) for rid, ts in rows]
             else:
-                cond = ["e.plate_hashed = 0", "e.plate_len BETWEEN ? AND ?"]
-                cargs: list[Any] = [len(probe) - d, len(probe) + d]
-                pieces = _pieces(probe, d + 1) if len(probe) >= d + 1 else []
-                if pieces:
-                    cond.append("(" + " OR ".join(f"instr({col}, ?) > 0" for _ in pieces) + ")")
-                    cargs += pieces
+                cond, cargs = Q.fuzzy_conditions(SQLITE, col, probe, d)
                 rows = self._db.execute(
                     f"SELECT e.id, e.ts, {col} FROM events e WHERE " + " AND ".join(where + cond),
                     [*args, *cargs],
                 ).fetchall()
-                cache: dict[str, int] = {}
-                for rid, ts, text in rows:
-                    dist = cache.get(text)
-                    if dist is None:
-                        dist = cache[text] = levenshtein(probe, text, d)
-                    if dist <= d:
-                        scored.append((dist, -ts, rid))
-            if hashed is not None:
+                scored = Q.rank(rows, probe, d)
+            if pq.hashed is not None:
                 rows = self._db.execute(
                     "SELECT e.id, e.ts FROM events e WHERE "
-                    + " AND ".join(where + ["e.plate_hashed = 1", "e.plate = ?"]),
-                    [*args, hashed],
+                    + " AND ".join(where + [SQLITE.hashed, "e.plate = ?"]),
+                    [*args, pq.hashed],
                 ).fetchall()
                 scored += [(0, -ts, rid) for rid, ts in rows]
             scored.sort()

@@ -14,11 +14,11 @@ import pytest
 
 from edge.cli import main as cli_main
 from edge.events.schema import PlateEvent, WatchlistHit, encode_crop, format_utc
+from edge.history.query import pieces as _pieces
 from edge.history.store import (
     CSV_COLUMNS,
     HistoryConfig,
     HistoryStore,
-    _pieces,
     parse_time,
     write_csv,
 )
