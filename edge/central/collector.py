@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.central.batching import Batcher
 from edge.central.config import CollectorConfig, redact_url
@@ -40,6 +39,7 @@ from edge.central.migrate import apply_migrations
 from edge.central.rows import Ignored, Rejected, Row, merge_batch, parse_message
 from edge.central.writer import CropFiles, apply_retention, write_batch
 from edge.events.topics import subscriptions
+from edge.sinks.mqtt import make_client
 
 log = logging.getLogger(__name__)
 
@@ -132,30 +132,10 @@ class Collector:
 
     def _make_client(self) -> mqtt.Client:
         s = self.cfg.mqtt
-        v5 = s.protocol == "5"
-        kwargs: dict[str, Any] = {
-            "callback_api_version": CallbackAPIVersion.VERSION2,
-            "client_id": self.cfg.client_id,
-            "protocol": mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            "manual_ack": True,
-        }
-        if not v5:
-            kwargs["clean_session"] = False
-        client = mqtt.Client(**kwargs)
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
-        if s.username is not None:
-            client.username_pw_set(
-                s.username, s.password.get_secret_value() if s.password else None
-            )
-        if s.tls is not None:
-            t = s.tls
-            client.tls_set(
-                ca_certs=str(t.ca) if t.ca else None,
-                certfile=str(t.cert) if t.cert else None,
-                keyfile=str(t.key) if t.key else None,
-            )
-            if t.insecure:
-                client.tls_insecure_set(True)
+        # MQTT 3.1.1 keeps the session with clean_session off; MQTT 5 with clean start off at
+        # connect (and a session expiry), which paho takes in connect(), not here
+        session = {} if s.protocol == "5" else {"clean_session": False}
+        client = make_client(s, self.cfg.client_id, manual_ack=True, **session)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

@@ -184,13 +184,16 @@ _FLAT_TLS = {
 }
 
 
-def make_client(s: MqttSettings, client_id: str) -> mqtt.Client:
+def make_client(s: MqttSettings, client_id: str, **client_options: Any) -> mqtt.Client:
     """A paho 2 client with the settings' protocol, reconnect back-off, credentials and TLS:
-    the one place every platewatch MQTT client (sink, dashboard) is configured."""
+    the one place every platewatch MQTT client (sink, dashboard, collector) is configured.
+    ``client_options`` go to ``mqtt.Client`` as they are (the collector's ``manual_ack`` and
+    ``clean_session``)."""
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if s.protocol == "5" else mqtt.MQTTv311,
+        **client_options,
     )
     client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)  # type: ignore[arg-type]
     if s.username is not None:
