@@ -167,14 +167,21 @@ def _lane_y(stage: Stage, lane: int) -> float:
     return stage.height * (0.55 + 0.2 * lane)
 
 
+def _crossing(
+    rng: np.random.Generator, v: PhotoVehicle, st: Stage, t: float, seconds: tuple[float, float]
+) -> Visit:
+    """``v`` crossing the frame left to right in the first lane, starting at frame ``t``."""
+    px = _plate_px(rng, v)
+    half = _sprite_w(v, px) / 2
+    dur = st.s(rng.uniform(*seconds))
+    y = _lane_y(st, 0) + rng.uniform(-40, 40)
+    return Visit(v, [(t, -half, y, px), (t + dur, st.width + half, y, px)])
+
+
 def drive_through(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) -> list[Visit]:
     out, t = [], st.s(0.3)
     for v in vs:
-        px = _plate_px(rng, v)
-        half = _sprite_w(v, px) / 2
-        dur = st.s(rng.uniform(2.6, 3.4))
-        y = _lane_y(st, 0) + rng.uniform(-40, 40)
-        out.append(Visit(v, [(t, -half, y, px), (t + dur, st.width + half, y, px)]))
+        out.append(_crossing(rng, v, st, t, (2.6, 3.4)))
         t += st.s(rng.uniform(1.6, 3.0))
     return out
 
@@ -182,12 +189,9 @@ def drive_through(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stag
 def pop_in(rng: np.random.Generator, vs: Sequence[PhotoVehicle], st: Stage) -> list[Visit]:
     out, t = [], st.s(0.3)
     for v in vs:
-        px = _plate_px(rng, v)
-        half = _sprite_w(v, px) / 2
-        dur = st.s(rng.uniform(1.8, 2.6))
-        y = _lane_y(st, 0) + rng.uniform(-40, 40)
-        out.append(Visit(v, [(t, -half, y, px), (t + dur, st.width + half, y, px)]))
-        t += dur * rng.uniform(0.6, 1.0)
+        visit = _crossing(rng, v, st, t, (1.8, 2.6))
+        out.append(visit)
+        t += (visit.keys[-1][0] - t) * rng.uniform(0.6, 1.0)
     return out
 
 
