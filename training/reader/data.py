@@ -5,6 +5,8 @@ Owns:
   corrected by ``br_label_fixes.tsv`` unless ``fixes=False``; ``openalpr-us-crops``:
   ``groundtruth.csv``; labels that are not ``[0-9A-Z]{2,10}`` are dropped, e.g. the noisy
   ``0``).
+- ``load_ar``: ``ar-plate-crops`` (``labels.csv``), split one in 3 (``VAL_EVERY``): the set
+  is small.
 - ``load_crop_folder``: any folder of ``NAME_TEXT.jpg`` crops (``platewatch crop-plates``
   output, ``training.reader.clip_crops``), for ``train --extra-crops``.
 - ``split_of``: the deterministic held-out split (sha1 of the file name mod 10 == 0 -> "val").
@@ -35,6 +37,7 @@ from .model import encode_text
 VALID_TEXT = re.compile(r"[0-9A-Z]{2,10}")
 BR_DIR = "br-plate-crops"
 US_DIR = "openalpr-us-crops"
+AR_DIR = "ar-plate-crops"
 SPEC = ReaderInput()
 BR_FIXES = Path(__file__).with_name("br_label_fixes.tsv")
 DROP = "-"
@@ -44,7 +47,7 @@ DROP = "-"
 class Crop:
     path: Path
     text: str
-    dataset: str  # "br" | "us"
+    dataset: str  # "br" | "us" | "ar" | "extra"
 
 
 def default_data_root() -> Path:
@@ -55,10 +58,11 @@ def default_data_root() -> Path:
     return Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
-def split_of(file_name: str) -> str:
-    """Fixed, content-independent split: same file name -> same split on every machine."""
+def split_of(file_name: str, val_every: int = 10) -> str:
+    """Fixed, content-independent split: same file name -> same split on every machine.
+    One crop in ``val_every`` is held out."""
     digest = hashlib.sha1(file_name.encode("utf-8")).digest()
-    return "val" if int.from_bytes(digest[:8], "big") % 10 == 0 else "train"
+    return "val" if int.from_bytes(digest[:8], "big") % val_every == 0 else "train"
 
 
 def valid_text(text: str) -> bool:
@@ -130,8 +134,30 @@ def load_us(data_root: Path) -> list[Crop]:
     return crops
 
 
+def load_ar(data_root: Path) -> list[Crop]:
+    """``ar-plate-crops`` (``labels.csv``: ``file,text``); two-line motorcycle plates included."""
+    folder = Path(data_root) / AR_DIR
+    table = folder / "labels.csv"
+    if not table.is_file():
+        raise FileNotFoundError(f"AR crops label file not found: {table}")
+    crops = []
+    with table.open(newline="") as fh:
+        for row_no, row in enumerate(csv.DictReader(fh), start=2):
+            name, text = (row.get("file") or "").strip(), (row.get("text") or "").strip().upper()
+            if not name:
+                raise ValueError(f"{table}:{row_no}: expected file,text, got {row!r}")
+            path = folder / "images" / name
+            if valid_text(text) and path.is_file():
+                crops.append(Crop(path, text, "ar"))
+    return crops
+
+
+# AR has 147 crops: one in 10 held out would be ~15, too few to measure, so one in 3 is.
+VAL_EVERY = {"ar": 3}
+
+
 def split(crops: Sequence[Crop], which: str) -> list[Crop]:
-    return [c for c in crops if split_of(c.path.name) == which]
+    return [c for c in crops if split_of(c.path.name, VAL_EVERY.get(c.dataset, 10)) == which]
 
 
 def read_bgr(path: Path) -> np.ndarray:

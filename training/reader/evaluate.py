@@ -57,9 +57,10 @@ def score(predictions: list[str], truths: list[str]) -> dict[str, float]:
 def evaluate_model(
     model: Path, data_root: Path, alphabet: str | None = None, show_errors: int = 0
 ) -> dict[str, dict[str, float]]:
-    """{"br": {"n", "exact", "folded"}, "br-as-published": ..., "us": ...} on the fixed
-    held-out split. "br" scores against the audited labels (``br_label_fixes.tsv``),
-    "br-as-published" against the file names as the data set ships them."""
+    """{"br": {"n", "exact", "folded"}, "br-as-published": ..., "us": ..., "ar": ...} on the
+    fixed held-out split ("ar" where ``ar-plate-crops`` is there). "br" scores against the
+    audited labels (``br_label_fixes.tsv``), "br-as-published" against the file names as the
+    data set ships them."""
     if alphabet is None:
         meta = model.with_suffix(".json")
         alphabet = json.loads(meta.read_text())["alphabet"] if meta.exists() else ALPHABET
@@ -70,6 +71,8 @@ def evaluate_model(
         ("br-as-published", lambda root: D.load_br(root, fixes=False)),
         ("us", D.load_us),
     )
+    if (Path(data_root) / D.AR_DIR).is_dir():  # optional set: scored where it is there
+        sets = (*sets, ("ar", D.load_ar))
     for name, loader in sets:
         crops = D.split(loader(data_root), "val")
         preds = read_texts(sess, [D.read_bgr(c.path) for c in crops], alphabet)

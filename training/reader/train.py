@@ -191,14 +191,25 @@ def main(argv: list[str] | None = None) -> int:
         " its own held-out split is evaluated as 'extra'",
     )
     ap.add_argument("--extra-fraction", type=float, default=0.25)
+    ap.add_argument(
+        "--ar-fraction",
+        type=float,
+        default=0.0,
+        help="share of each batch from ar-plate-crops' training split (0: not used); its"
+        " held-out split is evaluated as 'ar' whenever the set is there",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    for name in ("synth_fraction", "extra_fraction", "br_share", "us_designs_share"):
+    for name in ("synth_fraction", "extra_fraction", "ar_fraction", "br_share", "us_designs_share"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             ap.error(f"--{name.replace('_', '-')} must be in [0, 1]")
-    if args.synth_fraction + (args.extra_fraction if args.extra_crops else 0.0) > 1.0:
-        ap.error("--synth-fraction + --extra-fraction must not exceed 1 (the rest is real crops)")
+    extra_fraction = args.extra_fraction if args.extra_crops else 0.0
+    if args.synth_fraction + args.ar_fraction + extra_fraction > 1.0:
+        ap.error(
+            "--synth-fraction + --extra-fraction + --ar-fraction must not exceed 1"
+            " (the rest is real BR/US crops)"
+        )
 
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
@@ -207,12 +218,20 @@ def main(argv: list[str] | None = None) -> int:
     br, us = D.load_br(args.data_root), D.load_us(args.data_root)
     train = {"br": D.split(br, "train"), "us": D.split(us, "train")}
     val_crops = {"br": D.split(br, "val"), "us": D.split(us, "val")}
+    if (args.data_root / D.AR_DIR).is_dir():
+        ar = D.load_ar(args.data_root)
+        val_crops["ar"] = D.split(ar, "val")
+        if args.ar_fraction > 0:
+            train["ar"] = D.split(ar, "train")
+    elif args.ar_fraction > 0:
+        raise SystemExit(f"--ar-fraction: {args.data_root / D.AR_DIR} not found")
     if args.extra_crops is not None:
         extra = D.load_crop_folder(args.extra_crops, "extra")
         train["extra"], val_crops["extra"] = D.split(extra, "train"), D.split(extra, "val")
         if not train["extra"]:
             raise SystemExit(f"--extra-crops {args.extra_crops}: no NAME_TEXT.jpg crops")
-    log("data: " + "; ".join(f"{k} train {len(train[k])} val {len(val_crops[k])}" for k in train))
+    sizes = (f"{k} train {len(train.get(k, []))} val {len(v)}" for k, v in val_crops.items())
+    log("data: " + "; ".join(sizes))
     train_images = {k: [D.read_bgr(c.path) for c in v] for k, v in train.items()}
     val = {}
     for k, v in val_crops.items():
@@ -269,11 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     while step < args.steps:
         n_synth = int(round(args.batch * args.synth_fraction)) if synth else 0
         n_extra = int(round(args.batch * args.extra_fraction)) if "extra" in train else 0
-        n_real = args.batch - n_synth - n_extra
+        n_ar = int(round(args.batch * args.ar_fraction)) if "ar" in train else 0
+        n_real = args.batch - n_synth - n_extra - n_ar
         # US is 2.5x smaller than BR, so equal shares (the default) oversample it.
         n_br = int(round(n_real * args.br_share))
         images, texts = [], []
-        for key, n in (("br", n_br), ("us", n_real - n_br), ("extra", n_extra)):
+        for key, n in (("br", n_br), ("us", n_real - n_br), ("extra", n_extra), ("ar", n_ar)):
             for i in rng.integers(len(train[key]), size=n) if n else ():
                 images.append(D.augment_crop(train_images[key][i], rng))
                 texts.append(train[key][i].text)

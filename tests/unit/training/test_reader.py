@@ -235,3 +235,85 @@ def test_train_refuses_batch_shares_that_leave_no_room(tmp_path: Path):
             main(["--out", str(tmp_path / "run"), *argv])
         assert exc.value.code == 2
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_train_refuses_ar_share_that_leaves_no_room(tmp_path: Path):
+    from training.reader.train import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--out", str(tmp_path / "run"), "--synth-fraction", "0.6", "--ar-fraction", "0.5"])
+    assert exc.value.code == 2
+
+
+# ------------------------------------------------------------------ AR crops
+
+
+def _write_ar(root: Path, rows: list[tuple[str, str]]) -> None:
+    folder = root / D.AR_DIR
+    (folder / "images").mkdir(parents=True)
+    lines = ["file,text"]
+    for name, text in rows:
+        cv2.imwrite(str(folder / "images" / name), np.full((40, 120, 3), 200, np.uint8))
+        lines.append(f"{name},{text}")
+    (folder / "labels.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_ar_crops_load_and_hold_out_one_in_three(tmp_path: Path):
+    rows = [(f"c{i:03d}.png", f"AB{i:03d}CD") for i in range(90)] + [("bad.png", "a-1")]
+    _write_ar(tmp_path, rows)
+    crops = D.load_ar(tmp_path)
+    assert len(crops) == 90  # "a-1" is no plate text: dropped
+    assert {c.dataset for c in crops} == {"ar"}
+    val = D.split(crops, "val")
+    assert 15 <= len(val) <= 45  # one in three (sha1 of the name), not one in ten
+    assert [c.path.name for c in val] == [c.path.name for c in D.split(D.load_ar(tmp_path), "val")]
+    assert not {c.path for c in val} & {c.path for c in D.split(crops, "train")}
+
+
+def test_ar_crops_missing_labels_is_a_clear_error(tmp_path: Path):
+    with pytest.raises(FileNotFoundError, match="labels.csv"):
+        D.load_ar(tmp_path)
+
+
+# ------------------------------------------------------------------ recovery from ONNX
+
+
+def _prepared_synthetic_crops(n: int) -> np.ndarray:
+    from training.synth import generate_plate
+
+    rng = np.random.default_rng(3)
+    plates = [generate_plate(rng, style=None, degrade=True) for _ in range(n)]
+    images = [
+        p.image if p.image.ndim == 3 else cv2.cvtColor(p.image, cv2.COLOR_GRAY2BGR) for p in plates
+    ]
+    x, _, _ = D.make_batch(images, ["AB123"] * n)
+    return x
+
+
+def test_recover_from_onnx_matches_and_keeps_batch_statistics(tmp_path: Path):
+    from training.reader.from_onnx import parity, recover
+
+    net = LPRNet(width=0.25)
+    # give the BatchNorms non-trivial statistics, as a trained model has
+    net.train()
+    calib = _prepared_synthetic_crops(48)
+    with torch.no_grad():
+        for _ in range(3):
+            net(torch.from_numpy(calib))
+    path = tmp_path / "reader.onnx"
+    export_onnx(net.eval(), path)
+
+    model = recover(path, calib, width=0.25)
+    assert parity(model, path, calib[:16]) <= 1e-4
+    # train mode (batch statistics, dropout off) stays close to the eval function: the BNs were
+    # re-calibrated, not left as identities that would renormalise every activation
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    with torch.no_grad():
+        want = torch.softmax(model.eval()(torch.from_numpy(calib)), -1)
+        got = torch.softmax(model.train()(torch.from_numpy(calib)), -1)
+    assert (want.argmax(-1) == got.argmax(-1)).float().mean() > 0.9
+
+    with pytest.raises(ValueError, match="Conv"):
+        recover(path, calib, width=0.5)  # another architecture: refused, not half-loaded
