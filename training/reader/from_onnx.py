@@ -63,6 +63,13 @@ def _bn_after(model: nn.Module) -> dict[nn.Conv2d, nn.BatchNorm2d]:
     return pairs
 
 
+def _running(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """The running statistics buffers (LPRNet's BatchNorms always track them)."""
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError("BatchNorm without running statistics cannot hold folded weights")
+    return bn.running_mean, bn.running_var
+
+
 def recover(onnx_path: Path, calibration: np.ndarray, width: float = 1.0) -> LPRNet:
     """An ``LPRNet`` whose eval-mode output equals ``onnx_path``'s logits (before the softmax),
     with BatchNorm statistics measured on ``calibration`` (N, 3, H, W) prepared crops."""
@@ -90,8 +97,9 @@ def recover(onnx_path: Path, calibration: np.ndarray, width: float = 1.0) -> LPR
                 bn = bn_of[conv]
                 folded_bias[bn] = b
                 # identity for now: eval output = conv(x) + b, exactly the folded conv
-                bn.running_mean.zero_()
-                bn.running_var.fill_(1.0 - bn.eps)
+                running_mean, running_var = _running(bn)
+                running_mean.zero_()
+                running_var.fill_(1.0 - bn.eps)
                 bn.weight.fill_(1.0)
                 bn.bias.copy_(torch.from_numpy(b))
             elif conv.bias is not None:
@@ -113,8 +121,9 @@ def recover(onnx_path: Path, calibration: np.ndarray, width: float = 1.0) -> LPR
         for bn, chunks in stats.items():
             x = torch.cat([c.transpose(0, 1).reshape(c.shape[1], -1) for c in chunks], dim=1)
             mean, var = x.mean(dim=1), x.var(dim=1)
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(var)
+            running_mean, running_var = _running(bn)
+            running_mean.copy_(mean)
+            running_var.copy_(var)
             bn.weight.copy_((var + bn.eps).sqrt())
             bn.bias.copy_(mean + torch.from_numpy(folded_bias[bn]))
     return model.eval()
