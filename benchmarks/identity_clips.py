@@ -29,6 +29,7 @@ the vehicle's last frame -> its final (must stay <= track timeout + 1 s).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -244,6 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     fixed = [int(x) for x in args.sample_every.split(",") if x]
     det, rd = load_models(args.models, threads=args.threads)
     engine = Alpr(det, rd)
+    # cached inference is only valid for the models that made it: key it by their bytes
+    from edge.detect.models import DETECTOR_FILE, READER_FILE, default_models_dir
+
+    mdir = args.models or default_models_dir()
+    digest = hashlib.sha1()
+    for name in (DETECTOR_FILE, READER_FILE):
+        digest.update((Path(mdir) / name).read_bytes())
+    models_tag = digest.hexdigest()[:10]
     stage = Stage(1920, 1080, 25.0)
     timeout_frames = 30  # tracking.plate.max_age default (source frames)
     rows, report = [], {}
@@ -268,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             visits = fn(np.random.default_rng((pi, len(split))), picks, stage)
             clip = out_dir / f"{split}-{name}.mp4"
             rates = fixed or list(DEFAULT_RATES[name])
-            cached = clip.with_suffix(f".results-{'-'.join(map(str, rates))}.pkl")
+            cached = clip.with_suffix(f".results-{'-'.join(map(str, rates))}-{models_tag}.pkl")
             if args.keep and cached.exists():
                 # the same clip and rates with the same models: reuse (--keep runs sweep fast)
                 truth, results = pickle.loads(cached.read_bytes())
