@@ -4,7 +4,8 @@
         --steps 3000 [--resume]
 
 Checkpoints: ``OUT/last.pt`` every ``--ckpt-every`` steps (model, optimiser, schedule, step) and
-``OUT/best.pt`` whenever the mean held-out exact accuracy (BR, US) improves. Log: ``OUT/log.jsonl``.
+``OUT/best.pt`` whenever the mean held-out exact accuracy (BR, US, and AR and
+``--extra-crops`` where present) improves. Log: ``OUT/log.jsonl``.
 
 Synthetic plates (``training.synth.generate_plate``) are mixed in as soon as ``--synth-ready``
 exists (checked at start and at every evaluation), so a run started on real crops picks them
