@@ -119,8 +119,9 @@ class LPRNet(nn.Module):
             nn.ReLU(),
             nn.Dropout(dropout),
         )
-        context_channels = c1 + c2 + c3 + c4 + c4 + c4
-        self.classifier = nn.Conv2d(context_channels, NUM_CLASSES, 1)
+        # the classifier's input blocks, in ``forward``'s concatenation order (widen.py maps them)
+        self.context_channels = (c1, c2, c3, c4, c4, c4)
+        self.classifier = nn.Conv2d(sum(self.context_channels), NUM_CLASSES, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f1 = self.stage1(x)

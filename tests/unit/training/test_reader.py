@@ -317,3 +317,41 @@ def test_recover_from_onnx_matches_and_keeps_batch_statistics(tmp_path: Path):
 
     with pytest.raises(ValueError, match="Conv"):
         recover(path, calib, width=0.5)  # another architecture: refused, not half-loaded
+
+
+def test_widen_keeps_the_function_and_the_new_channels_learn():
+    from training.reader.widen import max_prob_diff, widen
+
+    torch.manual_seed(0)
+    old = LPRNet(width=0.5)
+    calib = torch.from_numpy(_prepared_synthetic_crops(32))
+    old.train()
+    with torch.no_grad():  # trained-like BatchNorm statistics
+        for _ in range(3):
+            old(calib)
+    new = widen(old, 1.0)
+    assert new.context_channels == (32, 64, 128, 192, 192, 192)
+    assert max_prob_diff(old, new, calib) < 1e-3
+    # the new channels are not dead: a few CTC steps move their weights and their BN scales
+    # (the first step moves only the zero bridges into old channels; then gradient flows)
+    new.train()
+    for m in new.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    before = new.stage2[1].body[0].weight.detach().clone()
+    bn_before = new.stage2[1].body[1].weight.detach().clone()
+    opt = torch.optim.SGD(new.parameters(), lr=0.1)
+    targets = torch.tensor([ALPHA.index(c) + 1 for c in "AB123"] * len(calib))
+    for _ in range(3):
+        opt.zero_grad()
+        logits = new(calib).log_softmax(-1).permute(1, 0, 2)
+        loss = torch.nn.CTCLoss()(
+            logits, targets, torch.full((len(calib),), 32), torch.full((len(calib),), 5)
+        )
+        loss.backward()
+        opt.step()
+    old_in = old.stage2[1].body[0].weight.shape[1]  # input channels the old block had
+    moved = (new.stage2[1].body[0].weight - before).abs()
+    assert moved[:, old_in:].sum() > 0  # weights from new input channels
+    n_old = old.stage2[1].body[1].num_features
+    assert (new.stage2[1].body[1].weight - bn_before)[n_old:].abs().sum() > 0
