@@ -268,11 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         order = rng.permutation(len(pool))
         pos = 0
         lat_p, lat_f, after = [], [], []
-        for pi, name in enumerate(patterns):
+        # Every pattern draws its vehicles and background in the one fixed order, selected or
+        # not, so `--patterns occlusion` renders the very clip the full run scores.
+        every_pattern = list(DEFAULT_RATES) + [p for p in PATTERNS if p not in DEFAULT_RATES]
+        for pi, name in enumerate(every_pattern):
             fn, n = PATTERNS[name]
             picks = [pool[order[(pos + k) % len(pool)]] for k in range(n)]
             pos += n
             bg_path, boxes = bgs[int(rng.integers(len(bgs)))]
+            if name not in patterns:
+                continue
             bg = load_background(bg_path, boxes, stage.width, stage.height)
             visits = fn(np.random.default_rng((pi, len(split))), picks, stage)
             clip = out_dir / f"{split}-{name}.mp4"

@@ -166,7 +166,11 @@ class CameraAnalyzer:
         plate_of = {p.det_index: p for p in result.plates} if result is not None else {}
 
         decisions: list[tuple[int, PlateDecision]] = []
-        for t in plates:
+        # Two plates read in one frame are two vehicles, whatever box holds them (a near car's
+        # box swallowing the plate of the car it hides): a vote takes one plate track per
+        # frame, the oldest first, and a younger one reading under the same key votes alone.
+        voted: dict[int, int] = {}  # vote key -> the plate track that read for it this frame
+        for t in sorted(plates, key=lambda p: (-p.hits, p.track_id)):
             plate = plate_of.get(t.det_index) if t.matched else None
             if plate is None or not plate.read.text:
                 continue
@@ -196,12 +200,14 @@ class CameraAnalyzer:
                 self.keys.hold(t.track_id, read)
                 continue
             key = self.keys.key_for(t.track_id, vid if vid in live_vehicles else None)
-            if key != t.track_id and self._foreign(key, read):
-                # Surely read as another plate than the vote it joined (a parked car's box the
-                # plate only passes through, a near car overtaking a far one): it votes alone.
+            if key != t.track_id and (key in voted or self._foreign(key, read)):
+                # Another plate read for this vote in this frame, or surely read as another
+                # plate than the vote it joined (a parked car's box the plate only passes
+                # through, a near car overtaking a far one): it votes alone.
                 for ended in self.keys.detach(t.track_id):
                     decisions += self._end_key(ended)
                 key = t.track_id
+            voted[key] = t.track_id
             state = self.keys.states[key]
             state.reads += 1
             state.linked_reads += vid in live_vehicles

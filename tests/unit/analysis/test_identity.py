@@ -163,3 +163,37 @@ def test_plates_passing_through_a_parked_cars_box_are_not_its_plate() -> None:
     for every in (1, 3):
         score = replay(visits, every, seed=2, error_rate=0.1, engine_type=ParkedBoxEngine)
         assert outcomes(score) == ["right"] * len(visits), (every, outcomes(score))
+
+
+class HiddenPlateEngine(ParkedBoxEngine):
+    """The parked box, and the plate in the lower lane (y > 700) never read surely (one
+    character at 0.4): it gives no identity cue that could split it from the other's vote."""
+
+    def infer(self, frame: Frame):  # type: ignore[no-untyped-def]
+        from edge.detect.alpr import build_result
+        from edge.types import TextRead
+
+        r = super().infer(frame)
+        plates = []
+        for p in r.plates:
+            read = p.read
+            if p.box[1] > 700:
+                confs = (0.4, *read.char_confidences[1:])
+                read = TextRead(read.text, min(confs), confs)
+            plates.append((p.box, p.score, read))
+        return build_result(frame.image, [(r.detections.boxes[0].tolist(), 0.9)], plates)
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_two_plates_read_in_one_frame_are_never_one_vote(every: int) -> None:
+    """A second plate appears inside the vehicle box whose vote the first plate holds (a near
+    car's box swallowing the plate of the car it hides) and is never read surely enough for an
+    identity cue: two plates read in one frame are still two votes, never one event."""
+    a, b = placeholder(PLATES[0]), placeholder(PLATES[1])
+    visits = [
+        Visit(a, [(5, -200, 500, 120), (110, 2120, 500, 120)]),
+        Visit(b, [(40, -200, 820, 120), (120, 2120, 820, 120)]),
+    ]
+    score = replay(visits, every, seed=4, error_rate=0.1, engine_type=HiddenPlateEngine)
+    assert outcomes(score)[0] == "right", outcomes(score)
+    assert "merged" not in outcomes(score), outcomes(score)
