@@ -49,12 +49,11 @@ from edge.detect.stills import (  # noqa: E402
     CropVariant,
     ReadFilter,
     choose_read,
-    region_formats,
     variant_box,
 )
 from edge.eval.evaluate import fold, formats_chooser, load_openalpr, match_plates  # noqa: E402
 from edge.types import PLATE, TextRead  # noqa: E402
-from edge.vote.formats import PlateFormats  # noqa: E402
+from edge.vote.formats import PlateFormats, region_formats  # noqa: E402
 
 USUAL = CropVariant("usual", 0.08, 0.08)
 IMAGE_FILTER = ReadFilter()  # what `platewatch image` prints by default

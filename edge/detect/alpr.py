@@ -25,7 +25,6 @@ from edge.detect.stills import (
     StillPlate,
     StillResult,
     choose_read,
-    region_formats,
     variant_box,
 )
 from edge.detect.stills import apply_formats as apply_formats  # re-exported: its old home
@@ -153,7 +152,7 @@ class Alpr:
         # Every shipped format: labels still reads when no region is chosen, and (split by
         # region) decides a plate's region from what its variants read (edge.detect.stills).
         self.shipped_formats = PlateFormats.default(None)
-        self._by_region = region_formats(self.shipped_formats)
+        self._by_region = self.shipped_formats.by_region
 
     def process(self, image: np.ndarray, formats: PlateFormats | None = None) -> FrameResult:
         """``formats`` overrides the instance's region formats for this frame."""

@@ -16,22 +16,21 @@ one read per plate (`choose_read`, pure):
   When the winning text fits no strong format but another variant read the plate in a
   region's format, and that region's repair of the winning text gives exactly that read
   (so they differ only by confusable characters), the plate is taken to be of that region and
-  that read is kept (`region_alternative`). One read alone (no variant saw otherwise) stays as
-  read, however unsure. Catch-all patterns are left out of that decision (`MAX_LAYOUTS`).
+  that read is kept (`edge.vote.formats.region_alternative`, the rule the video voter uses
+  too). One read alone (no variant saw otherwise) stays as read, however unsure. Catch-all
+  patterns are left out of that decision (`MAX_LAYOUTS`).
 
 `ReadFilter` is the junk gate of ``platewatch image`` (an empty read, a badge's single letter).
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from edge.types import BoxTuple, Detections, Plate, StageTimings, TextRead
-from edge.vote.formats import DIGITS, LETTERS, PlateFormats, PlatePattern
+from edge.vote.formats import PlateFormats, region_alternative
 
 # The default variants, chosen on openalpr-dev (155 plates, the shipped models; re-measure for
 # other models with `python benchmarks/bench_stills.py --search`): the usual 8 % crop alone
@@ -61,12 +60,6 @@ DEFAULT_VARIANTS: tuple[CropVariant, ...] = (
     CropVariant("wider", 0.2, 0.0),
 )
 
-# A pattern accepting more letter/digit layouts than this is a catch-all (Germany: 32 layouts,
-# India 8, Finland 6): Germany's fits 22 of openalpr-dev's 77 found US plates one swap away, so
-# a read fitting it says little about the plate's country. The one-layout formats of Brazil,
-# the Netherlands, Italy, France, Spain and the UK say more, as do Ecuador's 2 and Croatia's 4.
-MAX_LAYOUTS = 4
-
 
 def variant_box(
     box: BoxTuple, width: int, height: int, variant: CropVariant
@@ -80,20 +73,6 @@ def variant_box(
     cx2 = max(min(width, math.ceil(x2 + mx)), cx1 + 1)
     cy2 = max(min(height, math.ceil(y2 + my)), cy1 + 1)
     return cx1, cy1, cx2, cy2
-
-
-@functools.cache
-def pattern_layouts(pattern: PlatePattern) -> int:
-    """How many letter/digit layouts a pattern accepts (``[A-Z]{3}[0-9]{3,4}``: 2)."""
-    kinds = [
-        "L" if s.chars <= LETTERS else "D" if s.chars <= DIGITS else "X" for s in pattern.slots
-    ]
-    optional = [i for i, s in enumerate(pattern.slots) if s.optional]
-    layouts = set()
-    for drop in itertools.product((False, True), repeat=len(optional)):
-        gone = {i for i, d in zip(optional, drop, strict=True) if d}
-        layouts.add("".join(k for i, k in enumerate(kinds) if i not in gone))
-    return len(layouts)
 
 
 @dataclass(frozen=True)
@@ -163,36 +142,6 @@ def _vote(reads: Sequence[TextRead], strong: Mapping[str, bool] | None = None) -
     return order[0], best[order[0]]
 
 
-def region_alternative(
-    text: str,
-    others: Iterable[str],
-    shipped: PlateFormats,
-    by_region: Mapping[str, PlateFormats],
-    max_layouts: int = MAX_LAYOUTS,
-) -> str | None:
-    """The one read among ``others`` that the plate should be read as when no region is chosen.
-
-    ``text`` (the voted read) must fit no strong format; an alternative must fit a strong,
-    specific (at most ``max_layouts`` layouts) format of some region, and that region's repair
-    of ``text`` must give exactly it, so the two differ only by confusable characters in the
-    positions the format fixes. None unless exactly one such read exists."""
-    if not text or shipped.is_strong(shipped.match(text)):
-        return None
-    found = set()
-    for alt in set(others):
-        if alt == text or len(alt) != len(text):
-            continue
-        for p in shipped.patterns:
-            if p.weak or not p.matches(alt) or pattern_layouts(p) > max_layouts:
-                continue
-            region = by_region.get(p.region)
-            fixed = region.repair(text) if region is not None else None
-            if fixed is not None and fixed[0] == alt:
-                found.add(alt)
-                break
-    return found.pop() if len(found) == 1 else None
-
-
 def choose_read(
     reads: Sequence[TextRead],
     formats: PlateFormats | None,
@@ -239,15 +188,6 @@ def apply_formats(read: TextRead, formats: PlateFormats | None) -> TextRead:
     if fixed is None or fixed[0] == read.text:
         return read
     return TextRead(fixed[0], read.confidence, read.char_confidences)
-
-
-def region_formats(patterns: PlateFormats) -> dict[str, PlateFormats]:
-    """The patterns of ``patterns`` split by region (order kept), for `region_alternative`."""
-    by: dict[str, list[PlatePattern]] = {}
-    for p in patterns.patterns:
-        if p.region:
-            by.setdefault(p.region, []).append(p)
-    return {r: PlateFormats(ps, max_swaps=patterns.max_swaps) for r, ps in by.items()}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ accepts.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -281,6 +283,10 @@ def _swap_into(ch: str, allowed: frozenset[str]) -> str | None:
     return None
 
 
+# The most O/0-style swaps between a text fitting no format and a read of the same plate that
+# fits one region's (`region_alternative`): the repair budget of a chosen region.
+REGION_GUESS_SWAPS = 2
+
 # Region names that stand for several countries' formats (as OpenALPR's "eu" country does).
 REGION_GROUPS: dict[str, tuple[str, ...]] = {
     "eu": ("de", "es", "fi", "fr", "hr", "it", "nl"),
@@ -292,7 +298,9 @@ class PlateFormats:
 
     ``max_swaps`` bounds how much a repair may change a read (a read needing three swaps is more
     likely a different plate than a misread); ``protect_confidence`` (optional) forbids swapping
-    characters the reader was at least that sure of.
+    characters the reader was at least that sure of. ``guess_region``: no region was chosen, so
+    a text fitting no format may still be turned into a read of the same plate that fits one
+    region's specific format (`region_alternative`; the voter and the still reader do).
     """
 
     def __init__(
@@ -300,6 +308,7 @@ class PlateFormats:
         patterns: Iterable[PlatePattern | Mapping[str, object]],
         max_swaps: int = 2,
         protect_confidence: float | None = None,
+        guess_region: bool = False,
     ) -> None:
         self.patterns: tuple[PlatePattern, ...] = tuple(
             p if isinstance(p, PlatePattern) else PlatePattern.from_dict(p) for p in patterns
@@ -312,6 +321,12 @@ class PlateFormats:
             raise ValueError("plate formats: max_swaps must be >= 0")
         self.max_swaps = max_swaps
         self.protect_confidence = protect_confidence
+        self.guess_region = guess_region
+
+    @functools.cached_property
+    def by_region(self) -> dict[str, PlateFormats]:
+        """These patterns split by region, each repairing with `REGION_GUESS_SWAPS`."""
+        return region_formats(self, REGION_GUESS_SWAPS)
 
     @classmethod
     def default(cls, regions: Iterable[str] | None = None, **kwargs: object) -> PlateFormats:
@@ -392,3 +407,67 @@ class PlateFormats:
         if best is not None:
             return best[1], best[2]
         return (text, weak) if weak is not None else None
+
+
+# A pattern accepting more letter/digit layouts than this is a catch-all (Germany: 32 layouts,
+# India 8, Finland 6): Germany's fits 22 of openalpr-dev's 77 found US plates one swap away, so
+# a read fitting it says little about the plate's country. The one-layout formats of Brazil,
+# the Netherlands, Italy, France, Spain and the UK say more, as do Ecuador's 2 and Croatia's 4.
+MAX_LAYOUTS = 4
+
+
+@functools.cache
+def pattern_layouts(pattern: PlatePattern) -> int:
+    """How many letter/digit layouts a pattern accepts (``[A-Z]{3}[0-9]{3,4}``: 2)."""
+    kinds = [
+        "L" if s.chars <= LETTERS else "D" if s.chars <= DIGITS else "X" for s in pattern.slots
+    ]
+    optional = [i for i, s in enumerate(pattern.slots) if s.optional]
+    layouts = set()
+    for drop in itertools.product((False, True), repeat=len(optional)):
+        gone = {i for i, d in zip(optional, drop, strict=True) if d}
+        layouts.add("".join(k for i, k in enumerate(kinds) if i not in gone))
+    return len(layouts)
+
+
+def region_alternative(
+    text: str,
+    others: Iterable[str],
+    shipped: PlateFormats,
+    by_region: Mapping[str, PlateFormats] | None = None,
+    max_layouts: int = MAX_LAYOUTS,
+) -> str | None:
+    """The one read among ``others`` that the plate should be read as when no region is chosen.
+
+    ``text`` (the voted read) must fit no strong format; an alternative must fit a strong,
+    specific (at most ``max_layouts`` layouts) format of some region, and that region's repair
+    of ``text`` must give exactly it, so the two differ only by confusable characters in the
+    positions the format fixes. None unless exactly one such read exists. ``by_region``: the
+    per-region formats that repair (default ``shipped.by_region``)."""
+    if not text or shipped.is_strong(shipped.match(text)):
+        return None
+    by_region = shipped.by_region if by_region is None else by_region
+    found = set()
+    for alt in set(others):
+        if alt == text or len(alt) != len(text):
+            continue
+        for p in shipped.patterns:
+            if p.weak or not p.matches(alt) or pattern_layouts(p) > max_layouts:
+                continue
+            region = by_region.get(p.region)
+            fixed = region.repair(text) if region is not None else None
+            if fixed is not None and fixed[0] == alt:
+                found.add(alt)
+                break
+    return found.pop() if len(found) == 1 else None
+
+
+def region_formats(patterns: PlateFormats, max_swaps: int | None = None) -> dict[str, PlateFormats]:
+    """The patterns of ``patterns`` split by region (order kept), for `region_alternative`;
+    each repairs with ``max_swaps`` (default: that of ``patterns``)."""
+    by: dict[str, list[PlatePattern]] = {}
+    for p in patterns.patterns:
+        if p.region:
+            by.setdefault(p.region, []).append(p)
+    swaps = patterns.max_swaps if max_swaps is None else max_swaps
+    return {r: PlateFormats(ps, max_swaps=swaps) for r, ps in by.items()}

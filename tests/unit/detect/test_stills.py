@@ -9,17 +9,19 @@ import pytest
 from edge.detect.alpr import PROTECT_CONFIDENCE, Alpr
 from edge.detect.stills import (
     DEFAULT_VARIANTS,
-    MAX_LAYOUTS,
     CropVariant,
     ReadFilter,
     choose_read,
-    pattern_layouts,
-    region_alternative,
-    region_formats,
     variant_box,
 )
 from edge.types import PLATE, VEHICLE, Detections, TextRead
-from edge.vote.formats import PlateFormats
+from edge.vote.formats import (
+    MAX_LAYOUTS,
+    PlateFormats,
+    pattern_layouts,
+    region_alternative,
+    region_formats,
+)
 
 SHIPPED = PlateFormats.default(None)
 BY_REGION = region_formats(SHIPPED)
