@@ -25,6 +25,13 @@ class ConsensusConfig(Settings):
     min_char_confidence: float = Field(
         1e-3, ge=0, le=1, description="floor so a 0-confidence read still counts once"
     )
+    # No region chosen: a voted text that fits no format becomes the track's own read that fits
+    # one region's specific format and differs only by O/0-style characters, when read this
+    # many times. 2 (not 1): one junk read must not decide the plate's country. Chosen on the
+    # dev half of benchmarks/identity_clips.py.
+    region_from_reads: int | None = Field(
+        2, ge=1, description="no region: reads of a region's format that may correct the vote"
+    )
 
 
 class PatternConfig(Settings):
@@ -149,5 +156,5 @@ class VotingConfig(Settings):
             # repair them. Some foreign pattern is one swap from almost any plate (a Californian
             # 0FMU202 became the German OFMU202): on 13 rendered clips, repairing towards every
             # format got 43 of 52 plates right, no repair 47 (benchmarks/synthetic_clips.py).
-            return PlateFormats.default(None, max_swaps=0)
+            return PlateFormats.default(None, max_swaps=0, guess_region=True)
         return PlateFormats.default(self.regions, max_swaps=self.max_swaps)

@@ -17,7 +17,9 @@ Consensus, step by step (``consensus_of``):
    the winner's reads is right, 1 - prod(1 - c)); plate confidence = the weakest character
    (as ``edge.detect.ctc.Decoded.confidence``); ``agreement`` = weight of the reads that voted /
    weight of all reads;
-6. optional region formats validate and repair the voted text (``edge.vote.formats``).
+6. optional region formats validate and repair the voted text (``edge.vote.formats``); with
+   no region chosen (``guess_region``) only towards a region format that reads of the track
+   themselves fit, read at least ``region_from_reads`` times (`region_alternative`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from functools import lru_cache
 
 from edge.types import Consensus, TextCandidate, VoteRead
 from edge.vote.config import ConsensusConfig
-from edge.vote.formats import DIGITS, LETTERS, PlateFormats
+from edge.vote.formats import DIGITS, LETTERS, PlateFormats, region_alternative
 from edge.vote.text import levenshtein as _levenshtein
 
 # --------------------------------------------------------------------------- string distance
@@ -160,6 +162,14 @@ def consensus_of(
         if fixed is not None:
             text, fmt = fixed
             repaired = text != raw
+        if formats.guess_region and cfg.region_from_reads is not None:
+            # No region chosen: a voted text fitting no format (a BR plate voted 0UW5216) takes
+            # the track's own read of one region's specific format that differs from it only
+            # by confusables (OUW5216), if read that many times: never a swap on a guess.
+            seen = [g.text for g in groups.values() if g.n >= cfg.region_from_reads]
+            alt = region_alternative(text, seen, formats)
+            if alt is not None:
+                text, fmt, repaired = alt, formats.match(alt), True
     ranked = sorted(groups.values(), key=lambda g: (-g.weight, -g.n, g.text))[: cfg.top_k]
     return Consensus(
         text=text,

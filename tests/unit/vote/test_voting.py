@@ -564,3 +564,38 @@ def test_a_parked_cars_early_final_then_another_car_gets_its_own() -> None:
     assert all(v.add("k", read("8BXK552", 0.95, f)) is None for f in range(8, 11))
     final = v.end_track("k")
     assert final is not None and final.plate == "8BXK552"
+
+
+# ------------------------------------------------- no region chosen: the region the reads fit
+
+
+def test_no_region_vote_takes_the_tracks_own_read_of_a_specific_format() -> None:
+    """A BR plate voted 0UW5216 (fits no format) while the track read OUW5216 twice: with no
+    region chosen the vote becomes that read; once is not enough; never a catch-all's swap."""
+    guess = VotingConfig().plate_formats()
+    assert guess.guess_region
+    heavy = [read("0UW5216", 0.95, frame=i) for i in range(5)]
+    c = consensus([*heavy, read("OUW5216", 0.6, frame=6), read("OUW5216", 0.6, frame=7)], guess)
+    assert (c.text, c.format, c.repaired, c.raw_text) == ("OUW5216", "br-old", True, "0UW5216")
+    # one read of the BR format alone does not decide the plate's country
+    c = consensus([*heavy, read("OUW5216", 0.6, frame=6)], guess)
+    assert c.text == "0UW5216"
+    # a Californian 0FMU202: the German OFMU202 is a catch-all format's read, no evidence
+    c = consensus([*(read("0FMU202", 0.95, frame=i) for i in range(5))] + [
+        read("OFMU202", 0.6, frame=6), read("OFMU202", 0.6, frame=7)], guess)  # fmt: skip
+    assert c.text == "0FMU202"
+    # a chosen region repairs as before; without formats nothing changes
+    assert consensus(heavy, PlateFormats.default(["br"])).text == "OUW5216"
+    assert consensus([*heavy, read("OUW5216"), read("OUW5216")]).text == "0UW5216"
+
+
+def test_region_from_reads_null_turns_the_guess_off() -> None:
+    from edge.vote.config import ConsensusConfig
+
+    guess = VotingConfig().plate_formats()
+    tally = ReadTally()
+    for r in [*(read("0UW5216", 0.95, frame=i) for i in range(5)), read("OUW5216", frame=6),
+              read("OUW5216", frame=7)]:  # fmt: skip
+        tally.add(r)
+    assert consensus_of(tally, guess, ConsensusConfig(region_from_reads=None)).text == "0UW5216"
+    assert consensus_of(tally, guess, ConsensusConfig()).text == "OUW5216"
