@@ -22,7 +22,7 @@ from edge.eval.evaluate import (
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from edge.cli.image import add_filter_arguments
+    from edge.cli.image import add_filter_arguments, add_second_look_argument
     from edge.detect.models import add_model_arguments
 
     parser = subparsers.add_parser(
@@ -76,13 +76,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "without --region), or a comma list (default auto)",
     )
     add_filter_arguments(parser)
+    add_second_look_argument(parser)
     add_model_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge.cli.image import filter_from_args
+    from edge.cli.image import filter_from_args, second_look_from_args
     from edge.detect.alpr import Alpr
     from edge.detect.models import models_from_args
 
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"platewatch eval: error: {exc}", file=sys.stderr)
         return 2
     detector, reader = models_from_args(args)
-    alpr = Alpr(detector, reader)
+    alpr = Alpr(detector, reader, second_look=second_look_from_args(args))
     from edge.app.progress import Progress
 
     bar = Progress(len(samples), unit="image")
@@ -142,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
                     "plate_formats": args.region,
                     "read_filter": None if keep is None else dataclasses.asdict(keep),
                     "crop_variants": [dataclasses.asdict(v) for v in alpr.still_variants],
+                    "second_look": (
+                        None if alpr.second_look is None else dataclasses.asdict(alpr.second_look)
+                    ),
                     "detector": str(detector.path),
                     "reader": str(reader.path),
                     "regions": rows,

@@ -26,6 +26,7 @@ from edge.detect.images import (
     decode_image,
     iter_images,
 )
+from edge.detect.second_look import DEFAULT_SECOND_LOOK, SecondLook
 from edge.detect.stills import ReadFilter, StillPlate, StillResult
 
 # Version of the JSON lines / CSV rows below; bumped on any incompatible change.
@@ -155,6 +156,21 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_second_look_argument(parser: argparse.ArgumentParser) -> None:
+    """``--no-second-look`` (shared with ``platewatch eval``)."""
+    parser.add_argument(
+        "--no-second-look",
+        dest="second_look",
+        action="store_false",
+        help="skip the detector's second look at vehicles whose plate it did not surely find "
+        "(faster; misses more small plates)",
+    )
+
+
+def second_look_from_args(args: argparse.Namespace) -> SecondLook | None:
+    return DEFAULT_SECOND_LOOK if args.second_look else None
+
+
 def filter_from_args(args: argparse.Namespace) -> ReadFilter | None:
     if args.keep_all:
         return None
@@ -196,6 +212,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "then only read in a country's format when one of its crops was read so",
     )
     add_filter_arguments(parser)
+    add_second_look_argument(parser)
     parser.add_argument(
         "--max-pixels",
         type=_pixels,
@@ -311,7 +328,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"platewatch image: error: {exc}", file=sys.stderr)
         return 2
     detector, reader = models_from_args(args)
-    alpr = Alpr(detector, reader, formats=formats)
+    alpr = Alpr(detector, reader, formats=formats, second_look=second_look_from_args(args))
     # Plates stay readable in a reduced decode while a plate the detector can find (~12 px of
     # its input) keeps about the reader's width (~120 px): 10x the detector input.
     min_long_side = None if args.full_resolution else 10 * max(detector.spec.input_size)

@@ -19,6 +19,7 @@ import numpy as np
 
 from edge.detect.models import Detector, Reader
 from edge.detect.plate_input import expand_box
+from edge.detect.second_look import DEFAULT_SECOND_LOOK, SecondLook
 from edge.detect.stills import (
     DEFAULT_VARIANTS,
     CropVariant,
@@ -136,6 +137,7 @@ class Alpr:
         vehicle_overlap: float = 0.6,
         formats: PlateFormats | None = None,
         still_variants: Sequence[CropVariant] = DEFAULT_VARIANTS,
+        second_look: SecondLook | None = DEFAULT_SECOND_LOOK,
     ) -> None:
         if PLATE not in detector.classes:
             raise ValueError(f"detector classes {detector.classes} have no {PLATE!r} class")
@@ -149,6 +151,9 @@ class Alpr:
         if not still_variants:
             raise ValueError("still_variants: at least one crop variant")
         self.still_variants = tuple(still_variants)
+        # Stills only: the detector again on vehicles whose plate may be too small for it in
+        # the whole frame (edge.detect.second_look); None turns it off.
+        self.second_look = second_look
         # Every shipped format: labels still reads when no region is chosen, and (split by
         # region) decides a plate's region from what its variants read (edge.detect.stills).
         self.shipped_formats = PlateFormats.default(None)
@@ -189,8 +194,10 @@ class Alpr:
         formats = formats if formats is not None else self.formats
         t0 = time.perf_counter()
         dets = drop_fragments(self.detector.detect(image))
-        t1 = time.perf_counter()
         h, w = image.shape[:2]
+        if self.second_look is not None:
+            dets = drop_fragments(self._look_again(image, dets, self.second_look))
+        t1 = time.perf_counter()
         plate_rows = dets.indices_of(PLATE)
         n = len(self.still_variants)
         crop_boxes = [
@@ -225,6 +232,17 @@ class Alpr:
                 )
             )
         return StillResult(dets, tuple(plates), StageTimings((t1 - t0) * 1e3, (t2 - t1) * 1e3))
+
+    def _look_again(self, image: np.ndarray, dets: Detections, look: SecondLook) -> Detections:
+        """The plates the detector finds in each of ``look``'s vehicle regions, merged."""
+        h, w = image.shape[:2]
+        found = []
+        for x1, y1, x2, y2 in look.regions(dets, w, h):
+            sub = self.detector.detect(image[y1:y2, x1:x2])
+            offset = np.array([x1, y1, x1, y1], np.float32)
+            for row in sub.indices_of(PLATE).tolist():
+                found.append((sub.boxes[row] + offset, float(sub.scores[row])))
+        return look.merge(dets, found)
 
     def infer(self, frame: Frame) -> FrameResult:
         return self.process(frame.image)
