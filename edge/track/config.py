@@ -21,6 +21,13 @@ class TrackerConfig(Settings):
     distance_gate: float | None = Field(
         2.0, gt=0, description="stage 3: max centre distance / predicted diagonal (null: off)"
     )
+    # A plate crossing a 1080p frame in 2 s, analysed every 5th frame at 25 fps, moves ~2.1
+    # diagonals per analysed frame (benchmarks/identity_clips.py, pop_in /5); 3, 6 and 10 score
+    # the same on the dev clips. The same sure text makes a wide gate safe; 6 leaves room for
+    # faster plates.
+    identity_gate: float | None = Field(
+        6.0, gt=0, description="stage 4: the same sure plate text matches this far (null: off)"
+    )
     min_hits: int = Field(2, ge=1, description="matches before a track is confirmed")
     max_age: int = Field(30, ge=0, description="source frames a lost track survives unmatched")
     empty_max_age: int | None = Field(

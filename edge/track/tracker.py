@@ -20,6 +20,10 @@ Association per update (ByteTrack, plus two additions for low analysed frame rat
    tracks matched in the previous analysed frame take part: a *lost* track is revived by
    overlap with its prediction only (stages 1-2), never by mere nearness, which is how the
    next car at a barrier used to inherit the last one's track.
+4. still-unmatched high detections whose plate read is an identity cue vs still-unmatched
+   tracks that hold that very cue, matched in the previous analysed frame, gated at
+   ``identity_gate`` diagonals: a fast plate at every 5th frame jumps beyond ``distance_gate``
+   every time and its tracks would never confirm; the same sure text is the same plate.
 
 Identity (edge.track.identity): detections may come with their plate read (vehicles: the read
 of the plate inside them). A read whose weakest character has ``identity_min_confidence`` is
@@ -194,6 +198,19 @@ class Tracker:
                 1e-9,
             ):
                 matched[rest[r]] = left_high[c]
+        # stage 4: the same plate, read surely in both, beyond the distance gate (a fast plate
+        # at a low analysed frame rate moves further than any gate that keeps next cars apart)
+        used = set(matched.values())
+        left = [int(d) for d in high if int(d) not in used and cues[int(d)] is not None]
+        rest = [i for i, t in enumerate(tracks) if i not in matched and t.misses == 0 and t.texts]
+        if cfg.identity_gate is not None and rest and left:
+            sim = centre_similarity(pred[rest], boxes[left], cfg.identity_gate)
+            for i, row in enumerate(rest):
+                for j, d in enumerate(left):
+                    if cues[d] not in tracks[row].texts:
+                        sim[i, j] = 0.0
+            for r, c in match_pairs(sim, 1e-9):
+                matched[rest[r]] = left[c]
 
         if matched:
             pos = list(matched)

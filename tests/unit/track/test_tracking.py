@@ -299,3 +299,28 @@ def test_a_plate_read_as_another_plate_than_its_vehicles_is_not_linked_to_it() -
         linker = PlateVehicleLinker()
         plate = state(2, [300, 400, 420, 430], PLATE, texts)
         assert linker.update([plate], [near])[2] == linked, texts
+
+
+def test_a_fast_plate_read_surely_keeps_its_track_beyond_the_distance_gate() -> None:
+    """A plate of 72 px diagonal moving 300 px (4 diagonals) per analysed frame: beyond
+    ``distance_gate``, so without reads every frame starts a new tentative track; read surely
+    as the same plate, stage 4 keeps one track and it confirms. Another plate's read, an unsure
+    read or a jump beyond ``identity_gate`` does not."""
+
+    def run(reads: list[tuple[str, float] | None], step: float = 300, **cfg: object) -> set[int]:
+        tr = Tracker(TrackerConfig(min_hits=2, **cfg))  # type: ignore[arg-type]
+        ids = set()
+        for f, cue in enumerate(reads):
+            out = tr.update(
+                np.array([box(100 + step * f, 200)]), np.array([0.9]), f * 5, reads=[cue]
+            )
+            ids.add(by_det(out.live)[0])
+        return ids
+
+    same = [("7AWV401", 0.95)] * 4
+    assert len(run(same)) == 1
+    assert len(run([None] * 4)) == 4
+    assert len(run(same, identity_gate=None)) == 4  # turned off
+    assert len(run([("7AWV401", 0.95), ("8BXK552", 0.95)] * 2)) == 4
+    assert len(run([("7AWV401", 0.95), ("7AWV401", 0.4)] * 2)) == 4
+    assert len(run(same, step=600)) == 4  # 8 diagonals: beyond the gate of 6
