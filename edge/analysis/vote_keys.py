@@ -3,11 +3,10 @@
 The key is the vehicle track id when the plate is tied to a vehicle, else the plate track id.
 It is fixed when the plate track is confirmed (its reads from the tentative phase are buffered
 until then), so a plate track whose link appears later never splits its reads; the one way out
-is `detach`: a plate track surely read as another plate than its vote's leaves it for a vote
-of its own (edge.analysis.analyzer), taken by a plate track surely read as another plate than
-its vote's, and by the younger of two plate tracks read for one vote in the same frame (two
-plates seen at once are two vehicles, even inside one vehicle box). Several plate tracks of one
-vehicle over time (a tracker ID switch) vote together. A key ends when every plate track that
+is `detach` into a vote of its own (edge.analysis.analyzer), taken by a plate track surely
+read as another plate than its vote's, and by the younger of two plate tracks read for one
+vote in the same frame (two plates seen at once are two vehicles, even inside one vehicle box).
+Several plate tracks of one vehicle over time (a tracker ID switch) vote together. A key ends when every plate track that
 fed it has ended.
 """
 
