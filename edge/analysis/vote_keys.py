@@ -6,8 +6,8 @@ until then), so a plate track whose link appears later never splits its reads; t
 is `detach` into a vote of its own (edge.analysis.analyzer), taken by a plate track surely
 read as another plate than its vote's, and by the younger of two plate tracks read for one
 vote in the same frame (two plates seen at once are two vehicles, even inside one vehicle box).
-Several plate tracks of one vehicle over time (a tracker ID switch) vote together. A key ends when every plate track that
-fed it has ended.
+Several plate tracks of one vehicle over time (a tracker ID switch) vote together. A key ends
+when every plate track that fed it has ended.
 """
 
 from __future__ import annotations
