@@ -32,6 +32,11 @@ class ConsensusConfig(Settings):
     region_from_reads: int | None = Field(
         2, ge=1, description="no region: reads of a region's format that may correct the vote"
     )
+    # ... and a read one character shorter at either end fitting such a format replaces a vote
+    # fitting none when its weight is at least this share of the heaviest read's.
+    edge_mark_share: float | None = Field(
+        0.5, ge=0, le=1, description="no region: weight share of a read without the end mark"
+    )
 
 
 class PatternConfig(Settings):

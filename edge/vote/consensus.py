@@ -31,7 +31,13 @@ from functools import lru_cache
 
 from edge.types import Consensus, TextCandidate, VoteRead
 from edge.vote.config import ConsensusConfig
-from edge.vote.formats import DIGITS, LETTERS, PlateFormats, region_alternative
+from edge.vote.formats import (
+    DIGITS,
+    LETTERS,
+    PlateFormats,
+    edge_alternative,
+    region_alternative,
+)
 from edge.vote.text import levenshtein as _levenshtein
 
 # --------------------------------------------------------------------------- string distance
@@ -170,6 +176,16 @@ def consensus_of(
             alt = region_alternative(text, seen, formats)
             if alt is not None:
                 text, fmt, repaired = alt, formats.match(alt), True
+            elif cfg.edge_mark_share is not None:
+                # ... or a read one character shorter at either end, read about as much: a
+                # border or flag-band mark taken for a character (PRK828AG, RK828AG)
+                top = max(g.weight for g in groups.values())
+                heavy = [t for t in seen if groups[t].weight >= cfg.edge_mark_share * top]
+                alt = edge_alternative(text, heavy, formats)
+                if alt is not None:
+                    cut = 1 if alt == text[1:] else 0
+                    char_conf = char_conf[cut : cut + len(alt)]
+                    text, fmt, repaired = alt, formats.match(alt), True
     ranked = sorted(groups.values(), key=lambda g: (-g.weight, -g.n, g.text))[: cfg.top_k]
     return Consensus(
         text=text,

@@ -462,6 +462,32 @@ def region_alternative(
     return found.pop() if len(found) == 1 else None
 
 
+def edge_alternative(
+    text: str, others: Iterable[str], shipped: PlateFormats, max_layouts: int = MAX_LAYOUTS
+) -> str | None:
+    """The one read among ``others`` that is ``text`` without its first or its last character
+    and fits a strong, specific (at most ``max_layouts`` layouts) format, when ``text`` fits
+    none: a border, sticker or flag-band mark read as a character of the plate (``PRK828AG``
+    for the Croatian ``RK828AG``). The character dropped must be a letter (marks read as B, Q,
+    I, P): a digit is more likely the plate's own, and a Californian ``7AWV401`` whose first
+    digit a partial read missed must not become the Ecuadorian-shaped ``AWV401``. None unless
+    exactly one such read exists."""
+    if len(text) < 2 or shipped.is_strong(shipped.match(text)):
+        return None
+    found = set()
+    for alt in set(others):
+        if not (
+            (alt == text[1:] and text[0] in LETTERS) or (alt == text[:-1] and text[-1] in LETTERS)
+        ):
+            continue
+        if any(
+            not p.weak and p.matches(alt) and pattern_layouts(p) <= max_layouts
+            for p in shipped.patterns
+        ):
+            found.add(alt)
+    return found.pop() if len(found) == 1 else None
+
+
 def region_formats(patterns: PlateFormats, max_swaps: int | None = None) -> dict[str, PlateFormats]:
     """The patterns of ``patterns`` split by region (order kept), for `region_alternative`;
     each repairs with ``max_swaps`` (default: that of ``patterns``)."""

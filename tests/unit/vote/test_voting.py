@@ -599,3 +599,23 @@ def test_region_from_reads_null_turns_the_guess_off() -> None:
         tally.add(r)
     assert consensus_of(tally, guess, ConsensusConfig(region_from_reads=None)).text == "0UW5216"
     assert consensus_of(tally, guess, ConsensusConfig()).text == "OUW5216"
+
+
+def test_no_region_vote_drops_an_end_mark_read_as_a_letter() -> None:
+    """A Croatian RK828AG voted PRK828AG (the border read as a P in most frames) while the
+    track read RK828AG nearly as much: the vote becomes RK828AG, its confidences aligned.
+    A leading digit is never dropped, and a light shorter read does not decide."""
+    guess = VotingConfig().plate_formats()
+    marked = [read("PRK828AG", 0.6, frame=i) for i in range(31)]
+    clean = [read("RK828AG", 0.95, frame=40 + i) for i in range(18)]
+    c = consensus([*marked, *clean], guess)
+    assert (c.text, c.format, c.raw_text) == ("RK828AG", "hr", "PRK828AG")
+    assert len(c.char_confidences) == 7
+    # the plate's own first digit: 7AWV401 stays, although AWV401 fits Ecuador's format
+    c = consensus([*(read("7AWV401", 0.95, frame=i) for i in range(6)),
+                   *(read("AWV401", 0.9, frame=10 + i) for i in range(4))], guess)  # fmt: skip
+    assert c.text == "7AWV401"
+    # a shorter read of under half the heaviest read's weight is a fragment, not the plate
+    c = consensus([*marked, read("RK828AG", 0.95, frame=60), read("RK828AG", 0.95, frame=61)],
+                  guess)  # fmt: skip
+    assert c.text == "PRK828AG"
