@@ -21,18 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.detect.vision import box_iou
 from edge.types import PLATE, VEHICLE, Detections
 
 Region = tuple[int, int, int, int]
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of one box ``a`` (4,) with boxes ``b`` (N, 4)."""
-    iw = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = iw * ih
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return np.asarray(inter / np.maximum(area, 1e-9))
 
 
 @dataclass(frozen=True)
@@ -49,11 +41,13 @@ class SecondLook:
 
     def regions(self, dets: Detections, width: int, height: int) -> list[Region]:
         """The vehicle boxes (with ``margin``, clipped to the frame) to look at again."""
-        vehicles = dets.indices_of(VEHICLE)
-        plates = dets.boxes[dets.indices_of(PLATE)]
-        sure = dets.scores[dets.indices_of(PLATE)] >= self.sure_plate
+        plate_rows = dets.indices_of(PLATE)
+        sure_plates = dets.boxes[plate_rows][dets.scores[plate_rows] >= self.sure_plate]
+        # a sure plate whose centre lies in the vehicle: this car's plate is found already
+        cx = (sure_plates[:, 0] + sure_plates[:, 2]) / 2
+        cy = (sure_plates[:, 1] + sure_plates[:, 3]) / 2
         picks: list[tuple[float, Region]] = []
-        for row in vehicles.tolist():
+        for row in dets.indices_of(VEHICLE).tolist():
             x1, y1, x2, y2 = (float(v) for v in dets.boxes[row])
             mx, my = (x2 - x1) * self.margin, (y2 - y1) * self.margin
             r = (
@@ -65,10 +59,7 @@ class SecondLook:
             rw, rh = r[2] - r[0], r[3] - r[1]
             if rw < 2 or rh < 2 or max(width, height) / max(rw, rh) < self.min_zoom:
                 continue
-            # a sure plate whose centre lies in the vehicle: this car's plate is found already
-            cx, cy = (plates[:, 0] + plates[:, 2]) / 2, (plates[:, 1] + plates[:, 3]) / 2
-            inside = (cx >= r[0]) & (cx <= r[2]) & (cy >= r[1]) & (cy <= r[3])
-            if np.any(inside & sure):
+            if np.any((cx >= r[0]) & (cx <= r[2]) & (cy >= r[1]) & (cy <= r[3])):
                 continue
             picks.append((float(rw * rh), r))
         picks.sort(key=lambda p: -p[0])
@@ -86,7 +77,7 @@ class SecondLook:
         plate_rows = np.flatnonzero(class_ids == plate_id)
         for box, score in found:
             if len(plate_rows):
-                ious = _iou(np.asarray(box, np.float64), boxes[plate_rows].astype(np.float64))
+                ious = box_iou(np.asarray(box), boxes[plate_rows])[0]
                 j = int(np.argmax(ious))
                 if ious[j] >= self.match_iou:
                     if score > scores[plate_rows[j]]:

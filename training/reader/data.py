@@ -23,7 +23,7 @@ import csv
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,43 +113,61 @@ def load_br(data_root: Path, fixes: bool = True) -> list[Crop]:
     return load_crop_folder(folder, "br", table)
 
 
-def load_us(data_root: Path) -> list[Crop]:
-    folder = Path(data_root) / US_DIR
-    table = folder / "groundtruth.csv"
+def _table_crops(
+    folder: Path,
+    table_name: str,
+    region: str,
+    columns: Callable[[Path, int, list[str]], tuple[str, str] | None],
+    header: bool = False,
+) -> list[Crop]:
+    """Crops listed in the CSV ``folder/table_name``, images in ``folder/images``.
+    ``columns(table, row_no, row)`` gives (file, upper-case text) or None to skip the row, and
+    raises ValueError naming the line for a malformed one. Rows whose text is unusable or whose
+    image is missing are skipped."""
+    table = folder / table_name
     if not table.is_file():
-        raise FileNotFoundError(f"US crops label file not found: {table}")
+        raise FileNotFoundError(f"{region.upper()} crops label file not found: {table}")
     crops = []
     with table.open(newline="") as fh:
-        for row_no, row in enumerate(csv.reader(fh), start=1):
-            if not row:
+        rows = csv.reader(fh)
+        if header:
+            next(rows, None)
+        for row_no, row in enumerate(rows, start=2 if header else 1):
+            parsed = columns(table, row_no, row)
+            if parsed is None:
                 continue
-            if len(row) < 3:
-                raise ValueError(f"{table}:{row_no}: expected file,state,text, got {row!r}")
-            name, text = row[0].strip(), row[2].strip().upper()
-            if not valid_text(text):
-                continue  # noisy label ("0", vanity words with symbols): not usable
-            path = folder / "images" / name
-            if path.is_file():
-                crops.append(Crop(path, text, "us"))
+            path = folder / "images" / parsed[0]
+            if valid_text(parsed[1]) and path.is_file():
+                crops.append(Crop(path, parsed[1], region))
     return crops
+
+
+def _us_columns(table: Path, row_no: int, row: list[str]) -> tuple[str, str] | None:
+    if not row:
+        return None
+    if len(row) < 3:
+        raise ValueError(f"{table}:{row_no}: expected file,state,text, got {row!r}")
+    # noisy labels ("0", vanity words with symbols) fail valid_text and are skipped
+    return row[0].strip(), row[2].strip().upper()
+
+
+def _ar_columns(table: Path, row_no: int, row: list[str]) -> tuple[str, str] | None:
+    if not row:
+        return None
+    name = row[0].strip()
+    if not name:
+        raise ValueError(f"{table}:{row_no}: expected file,text, got {row!r}")
+    return name, (row[1] if len(row) > 1 else "").strip().upper()
+
+
+def load_us(data_root: Path) -> list[Crop]:
+    """``openalpr-us-crops`` (``groundtruth.csv``: ``file,state,text``, no header)."""
+    return _table_crops(Path(data_root) / US_DIR, "groundtruth.csv", "us", _us_columns)
 
 
 def load_ar(data_root: Path) -> list[Crop]:
     """``ar-plate-crops`` (``labels.csv``: ``file,text``); two-line motorcycle plates included."""
-    folder = Path(data_root) / AR_DIR
-    table = folder / "labels.csv"
-    if not table.is_file():
-        raise FileNotFoundError(f"AR crops label file not found: {table}")
-    crops = []
-    with table.open(newline="") as fh:
-        for row_no, row in enumerate(csv.DictReader(fh), start=2):
-            name, text = (row.get("file") or "").strip(), (row.get("text") or "").strip().upper()
-            if not name:
-                raise ValueError(f"{table}:{row_no}: expected file,text, got {row!r}")
-            path = folder / "images" / name
-            if valid_text(text) and path.is_file():
-                crops.append(Crop(path, text, "ar"))
-    return crops
+    return _table_crops(Path(data_root) / AR_DIR, "labels.csv", "ar", _ar_columns, header=True)
 
 
 # AR has 147 crops: one in 10 held out would be ~15, too few to measure, so one in 3 is.
