@@ -28,6 +28,18 @@ class TrackerConfig(Settings):
     identity_gate: float | None = Field(
         6.0, gt=0, description="stage 4: the same sure plate text matches this far (null: off)"
     )
+    still_gate: float | None = Field(
+        13.8,
+        gt=0,
+        description="stages 1-3: a still track takes only detections within this squared"
+        " Mahalanobis distance of its predicted centre (chi-square, 2 dof; null: off)",
+    )
+    still_speed: float = Field(
+        0.05,
+        ge=0,
+        description="a confirmed track moving less than this many box heights"
+        " per source frame is still",
+    )
     min_hits: int = Field(2, ge=1, description="matches before a track is confirmed")
     max_age: int = Field(30, ge=0, description="source frames a lost track survives unmatched")
     empty_max_age: int | None = Field(

@@ -25,6 +25,11 @@ Association per update (ByteTrack, plus two additions for low analysed frame rat
    ``identity_gate`` diagonals: a fast plate at every 5th frame jumps beyond ``distance_gate``
    every time and its tracks would never confirm; the same sure text is the same plate.
 
+Still gate (stages 1-3): a confirmed track moving less than ``still_speed`` box heights per
+source frame takes only detections whose centre is within ``still_gate`` (squared Mahalanobis
+distance, the filter's own uncertainty) of its prediction. A plate-like sign tracked since the
+first frame, or a parked car's plate, otherwise takes over a passing car's plate by overlap.
+
 Identity (edge.track.identity): detections may come with their plate read (vehicles: the read
 of the plate inside them). A read whose weakest character has ``identity_min_confidence`` is
 an identity cue; a track remembers its last ``identity_memory`` cues, and a detection whose cue
@@ -175,6 +180,22 @@ class Tracker:
             if cue is not None:
                 for i, t in enumerate(tracks):
                     allowed[i, d] = compatible(t.texts, cue)
+        # still gate: a still confirmed track (a parked car's plate, a plate-like sign) has a
+        # prediction it can trust; a detection well outside it (a passing car's plate) is
+        # another object. Moving tracks are not gated: the filter learns a fast plate's
+        # velocity over many frames, and gating on it would drop the plate meanwhile.
+        still = [
+            i for i, t in enumerate(tracks)
+            if t.hits >= cfg.min_hits
+            and np.hypot(t.mean[4], t.mean[5]) <= cfg.still_speed * max(t.mean[3], 1e-6)
+        ]  # fmt: skip
+        if cfg.still_gate is not None and still and len(boxes):
+            d2 = self._kf.position_distance(
+                np.stack([tracks[i].mean for i in still]),
+                np.stack([tracks[i].cov for i in still]),
+                np.stack([xyxy_to_xyah(b) for b in boxes]),
+            )
+            allowed[still] *= d2 <= cfg.still_gate
 
         # stage 1: high-score detections vs all tracks, buffered IoU
         sim = box_iou(buffered(pred, cfg.iou_buffer), buffered(boxes[high], cfg.iou_buffer))

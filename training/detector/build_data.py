@@ -6,6 +6,11 @@ Sources (never openalpr-dev or uc3m-lp-val, which are evaluation sets):
     so plates are as small as in street scenes (openalpr-dev plates are 1-6 % of the frame);
   * plate-paste composites: real plate crops (EU, BR, US) warped onto the teacher's vehicles in
     plate-free backgrounds, or anywhere in the scene;
+  * world-plate-scenes: real photos from many countries (plate boxes) + teacher vehicles;
+  * ro-dashcam: real 1280x720 dashcam frames with small plates, split by video (one day video
+    is validation: its frames are near-duplicates of each other);
+  * "small" composites: a labelled photo shrunk until its plate is 14-40 px wide in an
+    800 px background, 7-21 px at the 416 px input: the plates detector 0.1 missed;
   * hard negatives: backgrounds untouched (vehicle labels only);
   * the synthetic scenes of ``training.synth`` when that module is ready (optional).
 
@@ -267,6 +272,76 @@ def compose_scene(
     return scene, boxes
 
 
+def load_world_scenes(root: Path) -> list[ImageRecord]:
+    """world-plate-scenes: ``annotations.csv`` rows ``file,x1,y1,x2,y2`` (pixels), no text."""
+    table = root / "annotations.csv"
+    if not table.exists():
+        return []
+    rows: dict[str, list[Box]] = {}
+    for ln, line in enumerate(table.read_text().splitlines()[1:], 2):
+        parts = line.split(",")
+        if len(parts) != 5:
+            raise ValueError(f"{table}:{ln}: expected file,x1,y1,x2,y2, got {line!r}")
+        rows.setdefault(parts[0], []).append(Box(PLATE, *(float(v) for v in parts[1:])))
+    out = []
+    for name, boxes in sorted(rows.items()):
+        image = root / "images" / name
+        w, h = _read_size(image)
+        kept = [b.clipped(w, h) for b in boxes]
+        out.append(ImageRecord(image, w, h, [b for b in kept if b.width >= 2 and b.height >= 2]))
+    return out
+
+
+def load_dashcam(root: Path) -> dict[str, list[ImageRecord]]:
+    """ro-dashcam: one folder per video of frames with Pascal VOC boxes; {video: records}."""
+    videos: dict[str, list[ImageRecord]] = {}
+    for folder in sorted(p for p in root.glob("*") if p.is_dir()):
+        records = []
+        for image in sorted(folder.glob("*.jpg")):
+            rec = _load_one(image)
+            if rec is not None:
+                records.append(rec)
+        if records:
+            videos[folder.name] = records
+    return videos
+
+
+DASHCAM_VAL_VIDEO = "dayride_type1_002"
+
+
+def compose_small(
+    rec: ImageRecord, rec_vehicles: list, bg_path: Path, bg_vehicles: list, rng: random.Random
+) -> tuple[np.ndarray, list[Box]]:
+    """A labelled photo shrunk into a background until its widest plate is 14-40 px wide (the
+    background is at most 800 px, so 7-21 px at the 416 px input): far plates in context."""
+    scene = _load_bg(bg_path)
+    h, w = scene.shape[:2]
+    bg_scale = w / cv2.imread(str(bg_path)).shape[1] if bg_vehicles else 1.0
+    plate_w = max(b.width for b in rec.boxes if b.label == PLATE)
+    car = cv2.imread(str(rec.image))
+    s = min(rng.uniform(14, 40) / plate_w, 0.9 * w / car.shape[1], 0.9 * h / car.shape[0])
+    car = cv2.resize(car, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    ch, cw = car.shape[:2]
+    dx, dy = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    # Feathered edges: a hard rectangle around a far car would be a cue the real scenes lack.
+    mask = np.zeros((ch, cw), np.float32)
+    border = max(1, min(ch, cw) // 12)
+    mask[border:-border, border:-border] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), border / 2 + 0.5)[..., None]
+    roi = scene[dy : dy + ch, dx : dx + cw]
+    roi[:] = (roi * (1 - mask) + car * mask).astype(np.uint8)
+    boxes = [
+        Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes
+    ]
+    boxes += _boxes_from_teacher(rec_vehicles, s, dx, dy)
+    for v in _boxes_from_teacher(bg_vehicles, bg_scale):
+        ix = max(0.0, min(v.x2, dx + cw) - max(v.x1, dx))
+        iy = max(0.0, min(v.y2, dy + ch) - max(v.y1, dy))
+        if ix * iy < 0.3 * v.width * v.height:
+            boxes.append(v)
+    return scene, boxes
+
+
 # --------------------------------------------------------------------------------------------
 # writing
 # --------------------------------------------------------------------------------------------
@@ -314,6 +389,7 @@ def build(
     n_scene: int = 500,
     n_neg: int = 150,
     n_synth: int = 300,
+    n_small: int = 600,
 ) -> Path:
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -325,8 +401,18 @@ def build(
         f"{len(crops)} plate crops",
         flush=True,
     )
+    world = load_world_scenes(data / "world-plate-scenes")
+    dashcam = load_dashcam(data / "ro-dashcam")
+    dash_records = [r for recs in dashcam.values() for r in recs]
+    print(
+        f"[build_data] {len(world)} world-plate-scenes photos, {len(dash_records)} ro-dashcam "
+        f"frames of {len(dashcam)} videos",
+        flush=True,
+    )
     cache = teacher_vehicles(
-        [r.image for r in records] + backgrounds, out.parent / "teacher_cache.json", checkpoint
+        [r.image for r in records + world + dash_records] + backgrounds,
+        out.parent / "teacher_cache.json",
+        checkpoint,
     )
 
     rng.shuffle(records)
@@ -338,6 +424,28 @@ def build(
         _write(out, split, f"real_{rec.image.stem}", rec.image, boxes, (rec.width, rec.height))
         counts[f"real_{split}"] = counts.get(f"real_{split}", 0) + 1
     train_recs = records[n_val:]
+    rng.shuffle(world)
+    n_world_val = max(20, len(world) // 12) if world else 0
+    for i, rec in enumerate(world):
+        split = "val" if i < n_world_val else "train"
+        boxes = rec.boxes + _boxes_from_teacher(cache.get(str(rec.image), []))
+        _write(out, split, f"world_{rec.image.stem}", rec.image, boxes, (rec.width, rec.height))
+        counts[f"world_{split}"] = counts.get(f"world_{split}", 0) + 1
+    for video, recs in dashcam.items():
+        split = "val" if video == DASHCAM_VAL_VIDEO else "train"
+        for rec in recs:
+            boxes = rec.boxes + _boxes_from_teacher(cache.get(str(rec.image), []))
+            _write(out, split, f"dash_{rec.image.stem}", rec.image, boxes, (rec.width, rec.height))
+            counts[f"dashcam_{split}"] = counts.get(f"dashcam_{split}", 0) + 1
+    small_pool = train_recs + world[n_world_val:]
+    for i in range(n_small if small_pool else 0):
+        rec = rng.choice(small_pool)
+        bg = rng.choice(backgrounds)
+        scene, boxes = compose_small(
+            rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng
+        )
+        split = "val" if i % 25 == 0 else "train"
+        _write(out, split, f"small_{i:04d}", scene, boxes)
     for i in range(n_scene):
         rec = rng.choice(train_recs)
         bg = rng.choice(backgrounds)
@@ -363,7 +471,7 @@ def build(
             (im.shape[1], im.shape[0]),
         )
     n_written = _add_team_synth(out, n_synth, backgrounds, cache, rng)
-    counts.update(scene=n_scene, paste=n_paste, neg=n_neg, team_synth=n_written)
+    counts.update(scene=n_scene, small=n_small, paste=n_paste, neg=n_neg, team_synth=n_written)
     yaml_path = out / "data.yaml"
     yaml_path.write_text(
         f"path: {out}\ntrain: images/train\nval: images/val\nnames:\n  0: {VEHICLE}\n  1: {PLATE}\n"
@@ -425,6 +533,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--n-scene", type=int, default=500)
     ap.add_argument("--n-neg", type=int, default=150)
     ap.add_argument("--n-synth", type=int, default=300)
+    ap.add_argument("--n-small", type=int, default=600)
     args = ap.parse_args(argv)
     build(
         args.out,
@@ -435,6 +544,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.n_scene,
         args.n_neg,
         args.n_synth,
+        args.n_small,
     )
 
 

@@ -324,3 +324,46 @@ def test_a_fast_plate_read_surely_keeps_its_track_beyond_the_distance_gate() -> 
     assert len(run([("7AWV401", 0.95), ("8BXK552", 0.95)] * 2)) == 4
     assert len(run([("7AWV401", 0.95), ("7AWV401", 0.4)] * 2)) == 4
     assert len(run(same, step=600)) == 4  # 8 diagonals: beyond the gate of 6
+
+
+def test_a_still_track_never_takes_a_plate_passing_over_it() -> None:
+    """A plate-like sign tracked still for 10 frames; a car's plate (larger, the same row)
+    passes over it at every 5th frame. Without the still gate the sign's track takes the
+    passing plate (stage 1 overlap, then stage 3 nearness), so the car's reads would be voted
+    with the sign's; with it the passing plate starts a track of its own and the sign's track
+    stays on the sign. A still track still follows its own object through detector jitter,
+    and a moving track is not gated."""
+
+    def run(**cfg: object) -> tuple[set[int], int]:
+        tr = Tracker(TrackerConfig(min_hits=2, **cfg))  # type: ignore[arg-type]
+        sign = box(600, 300, 75, 25)
+        for f in range(10):
+            out = tr.update(np.array([sign]), np.array([0.7]), f * 5)
+        sign_id = by_det(out.live)[0]
+        passing = set()
+        for k, cx in enumerate((560, 640)):  # overlaps the sign's box in both frames
+            f = 50 + 5 * k
+            out = tr.update(np.array([box(cx, 305, 110, 36)]), np.array([0.8]), f)
+            passing.add(by_det(out.live)[0])
+        return passing, sign_id
+
+    passing, sign_id = run(still_gate=None)
+    assert sign_id in passing
+    passing, sign_id = run()
+    assert sign_id not in passing
+
+    tr = Tracker(TrackerConfig(min_hits=2))
+    rng = np.random.default_rng(0)
+    ids = set()
+    for f in range(20):  # 1.5 px of jitter on a still 75x25 box
+        jitter = rng.normal(0, 1.5, 2)
+        out = tr.update(np.array([box(600 + jitter[0], 300 + jitter[1], 75, 25)]), [0.7], f)
+        ids.add(by_det(out.live)[0])
+    assert len(ids) == 1
+    tr = Tracker(TrackerConfig(min_hits=2))
+    ids = set()
+    for f in range(8):  # moving 20 px per frame, then 40: the filter lags, no gate applies
+        x = 100 + 20 * f if f < 4 else 160 + 40 * (f - 3)
+        out = tr.update(np.array([box(x, 300, 75, 25)]), [0.7], f)
+        ids.add(by_det(out.live)[0])
+    assert len(ids) == 1

@@ -185,3 +185,92 @@ def test_int8_detector_keeps_its_head_float_and_its_io(tmp_path) -> None:  # typ
     s = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     ref = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     assert s.get_outputs()[0].shape == ref.get_outputs()[0].shape
+
+
+def test_shipped_onnx_rebuilds_into_a_trainable_model_with_the_same_output() -> None:
+    """Detector 0.2 is a fine-tune of the shipped ONNX file: rebuilt in PyTorch, it must give
+    the file's output in eval mode, and its BatchNorms must carry the statistics of real input
+    (not the identity), so that training mode starts close to the trained network."""
+    pytest.importorskip("ultralytics")
+    import torch
+
+    from edge.detect.vision import letterbox, to_nchw_float
+    from training.detector import offline  # noqa: F401
+    from training.detector.export import onnx_session
+    from training.detector.from_onnx import detection_model, keep_model_trainer
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    scenes = [rng.integers(0, 255, (360, 640, 3), dtype=np.uint8) for _ in range(3)]
+    for s in scenes:  # bright plate-like boxes so the activations are not pure noise
+        s[200:230, 280:380] = 240
+    batch = torch.from_numpy(np.concatenate([to_nchw_float(letterbox(s, 416)[0]) for s in scenes]))
+    model = detection_model(MODELS / "detector.onnx", [batch[:2]]).eval()
+    x = batch[2:]
+    with torch.no_grad():
+        y = model(x)
+    y = (y[0] if isinstance(y, (list, tuple)) else y).numpy()
+    ref = onnx_session(MODELS / "detector.onnx").run(None, {"images": x.numpy()})[0]
+    assert y.shape == ref.shape
+    assert np.abs(y - ref).max() < 5e-3  # fused vs unfused float rounding on ~400 px boxes
+    bn = model.model[0].bn
+    assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var), atol=0.01)
+    head = model.model[-1]
+    assert head.nc == 2 and head.cv3[0][2].out_channels == 2
+    # The stock trainer would rebuild the head from yolov5n.yaml; this one keeps the network.
+    trainer_cls = keep_model_trainer()
+    kept = trainer_cls.get_model(
+        type("T", (), {"set_model_names_for_load": lambda self, m: m})(), weights=model
+    )
+    assert kept is not model and kept.model[-1].cv3[0][0].conv.weight.shape[0] == 80
+
+
+def test_world_scenes_and_dashcam_loaders_read_their_formats(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from training.detector.build_data import load_dashcam, load_world_scenes
+
+    world = tmp_path / "world"
+    (world / "images").mkdir(parents=True)
+    cv2.imwrite(str(world / "images" / "a.jpg"), np.zeros((100, 200, 3), np.uint8))
+    (world / "annotations.csv").write_text(
+        "file,x1,y1,x2,y2\na.jpg,10,20,60,35\na.jpg,150,80,260,99\n"
+    )
+    (rec,) = load_world_scenes(world)
+    assert (rec.width, rec.height) == (200, 100)
+    assert [(b.x1, b.x2) for b in rec.boxes] == [(10, 60), (150, 200)]  # clipped to the image
+    (world / "annotations.csv").write_text("file,x1,y1,x2,y2\na.jpg,10,20,60\n")
+    with pytest.raises(ValueError, match="annotations.csv:2"):
+        load_world_scenes(world)
+
+    video = tmp_path / "dash" / "day_1"
+    video.mkdir(parents=True)
+    cv2.imwrite(str(video / "f1.jpg"), np.zeros((72, 128, 3), np.uint8))
+    (video / "f1.xml").write_text(
+        "<annotation><filename>f1.jpg</filename><object><name>license-plate</name><bndbox>"
+        "<xmin>50.5</xmin><ymin>30</ymin><xmax>70</xmax><ymax>36</ymax></bndbox></object>"
+        "</annotation>"
+    )
+    videos = load_dashcam(tmp_path / "dash")
+    assert list(videos) == ["day_1"] and videos["day_1"][0].boxes[0].x1 == 50.5
+
+
+def test_small_composite_shrinks_the_plate_into_the_wanted_width(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from training.data.records import PLATE, Box, ImageRecord
+    from training.detector.build_data import compose_small
+
+    photo = np.full((400, 600, 3), 90, np.uint8)
+    photo[300:340, 250:370] = 255
+    cv2.imwrite(str(tmp_path / "car.jpg"), photo)
+    bg = tmp_path / "bg.jpg"
+    cv2.imwrite(str(bg), np.zeros((600, 800, 3), np.uint8))
+    rec = ImageRecord(tmp_path / "car.jpg", 600, 400, [Box(PLATE, 250, 300, 370, 340)])
+    for seed in range(5):
+        scene, boxes = compose_small(rec, [[0, 0, 600, 400, 0.9]], bg, [], random.Random(seed))
+        (plate,) = [b for b in boxes if b.label == PLATE]
+        assert 13.5 <= plate.width <= 40.5
+        assert 0 <= plate.x1 and plate.x2 <= scene.shape[1]
+        patch = scene[int(plate.y1) + 2 : int(plate.y2) - 1, int(plate.x1) + 2 : int(plate.x2) - 2]
+        assert patch.mean() > 150  # the white plate landed inside its label
