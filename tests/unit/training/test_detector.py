@@ -228,7 +228,7 @@ def test_shipped_onnx_rebuilds_into_a_trainable_model_with_the_same_output() -> 
 def test_world_scenes_and_dashcam_loaders_read_their_formats(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import cv2
 
-    from training.detector.build_data import load_dashcam, load_world_scenes
+    from training.detector.build_data import LABEL_STYLE, load_dashcam, load_world_scenes
 
     world = tmp_path / "world"
     (world / "images").mkdir(parents=True)
@@ -238,7 +238,12 @@ def test_world_scenes_and_dashcam_loaders_read_their_formats(tmp_path) -> None: 
     )
     (rec,) = load_world_scenes(world)
     assert (rec.width, rec.height) == (200, 100)
-    assert [(b.x1, b.x2) for b in rec.boxes] == [(10, 60), (150, 200)]  # clipped to the image
+    sx, sy = LABEL_STYLE["world-plate-scenes"]
+    first, second = rec.boxes
+    # restyled about the centre to the convention of the other sources, then clipped
+    assert first.width == pytest.approx(50 * sx) and first.height == pytest.approx(15 * sy)
+    assert (first.x1 + first.x2) / 2 == pytest.approx(35)
+    assert second.x2 == 200
     (world / "annotations.csv").write_text("file,x1,y1,x2,y2\na.jpg,10,20,60\n")
     with pytest.raises(ValueError, match="annotations.csv:2"):
         load_world_scenes(world)
@@ -252,7 +257,10 @@ def test_world_scenes_and_dashcam_loaders_read_their_formats(tmp_path) -> None: 
         "</annotation>"
     )
     videos = load_dashcam(tmp_path / "dash")
-    assert list(videos) == ["day_1"] and videos["day_1"][0].boxes[0].x1 == 50.5
+    assert list(videos) == ["day_1"]
+    (plate,) = videos["day_1"][0].boxes
+    assert plate.width == pytest.approx(19.5 * LABEL_STYLE["ro-dashcam"][0])
+    assert (plate.y1 + plate.y2) / 2 == pytest.approx(33)
 
 
 def test_small_composite_shrinks_the_plate_into_the_wanted_width(tmp_path) -> None:  # type: ignore[no-untyped-def]
