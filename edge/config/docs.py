@@ -46,6 +46,22 @@ def _default(field: FieldInfo) -> str:
             return "(computed)"
     else:
         value = field.default
+    return _shown(value)
+
+
+def _default_value(field: FieldInfo) -> Any:
+    """The field's default, or None when it has none that can be built here."""
+    if field.is_required():
+        return None
+    if field.default_factory is not None:
+        try:
+            return field.default_factory()  # type: ignore[call-arg]
+        except TypeError:
+            return None
+    return None if field.default is PydanticUndefined else field.default
+
+
+def _shown(value: Any) -> str:
     if value is PydanticUndefined:
         return "required"
     if isinstance(value, BaseModel):
@@ -94,10 +110,12 @@ def _type(annotation: Any) -> str:
     )
 
 
-def table(model: type[BaseModel], prefix: str = "") -> list[str]:
-    """Rows ``| key | type | default | meaning |`` of a settings model, nested ones after."""
+def table(model: type[BaseModel], prefix: str = "", instance: BaseModel | None = None) -> list[str]:
+    """Rows ``| key | type | default | meaning |`` of a settings model, nested ones after.
+    ``instance``: the section's own default when it differs from the class defaults (the plate
+    tracker is a ``TrackerConfig`` with plate thresholds), whose values are then shown."""
     rows: list[str] = []
-    nested: list[tuple[str, type[BaseModel]]] = []
+    nested: list[tuple[str, type[BaseModel], BaseModel | None]] = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _model_of(field.annotation)
@@ -111,11 +129,13 @@ def table(model: type[BaseModel], prefix: str = "") -> list[str]:
         )
         meaning = doc.replace("|", "\\|") + alias
         kind = f"section `{sub.__name__}`" if sub is not None else _type(field.annotation)
-        rows.append(f"| `{key}` | {kind} | {_default(field)} | {meaning} |")
+        shown = _default(field) if instance is None else _shown(getattr(instance, name))
+        rows.append(f"| `{key}` | {kind} | {shown} | {meaning} |")
         if sub is not None and sub is not model:
-            nested.append((f"{key}.", sub))
-    for p, sub in nested:
-        rows += table(sub, p)
+            value = getattr(instance, name) if instance is not None else _default_value(field)
+            nested.append((f"{key}.", sub, value if isinstance(value, sub) else None))
+    for p, sub, value in nested:
+        rows += table(sub, p, value)
     return rows
 
 

@@ -94,17 +94,27 @@ def test_a_short_visit_gets_its_final(tmp_path: Path, engine: Alpr) -> None:
     split is tested on reads in tests/unit/vote/test_voting.py: with the shipped models the
     tracker's identity cues already keep such cars apart.)
 
-    The faster crossing (45 frames) is the still gate's case: the scene has plate-like boxes
-    the detector tracks from frame 0, and at every 4th-5th frame the car's plate, two widths
-    further each analysed frame, was taken over by them one after another, its reads split
-    over three tracks and no final came."""
+    The faster crossings (40 and 45 frames) are the still gate's and the distance gate's cases.
+    With detector 0.1 the scene's plate-like boxes were tracked from frame 0, and at every
+    4th-5th frame the car's plate, two widths further each analysed frame, was taken over by
+    them one after another: its reads split over three tracks and no final came. With 0.2, at
+    40 frames and every 5th, the plate moves 2.7 box diagonals per analysed frame, beyond a
+    distance gate of 2: every frame started a new tentative track and none confirmed.
+    Which of these short visits the reader gets in 3 frames depends on the models; each one
+    it does must get its final."""
     vs = cars(4, 1)
     half = 420 / 2 + 10
-    for span, rates in ((50, (1, 5)), (45, (3, 4, 5))):
+    readable = 0
+    for span, rates in ((50, (1, 5)), (45, (3, 4, 5)), (40, (3, 4, 5))):
         short = [Visit(vs[0], [(5, -half, 420, 110), (5 + span, STAGE.width + half, 420, 110)])]
         clip = tmp_path / f"short{span}.mp4"
         truth = render_motion_clip(clip, short, background(), fps=STAGE.fps)
         for every in rates:
             (s,) = replay(clip, truth, engine, every).vehicles
-            assert s.readable and s.outcome == "right", (span, every, s)
-            assert s.final_after_leave is not None and s.final_after_leave <= 30 + STAGE.fps
+            assert s.outcome not in ("merged", "duplicated"), (span, every, s)
+            if s.readable:
+                readable += 1
+                assert s.outcome == "right", (span, every, s)
+                assert s.final_after_leave is not None
+                assert s.final_after_leave <= 30 + STAGE.fps
+    assert readable >= 4  # most of these 8 visits are readable: the test is not vacuous
