@@ -245,6 +245,30 @@ def compose_plate_paste(
     return scene, boxes
 
 
+def _pasted_labels(
+    rec: ImageRecord,
+    rec_vehicles: list,
+    bg_vehicles: list,
+    bg_scale: float,
+    s: float,
+    at: tuple[int, int, int, int],
+) -> list[Box]:
+    """Labels of a photo pasted at ``at`` = (x, y, width, height) after scaling by ``s``: its
+    own boxes and teacher vehicles moved along, and the background's teacher vehicles unless
+    the pasted photo hides most of them."""
+    dx, dy, cw, ch = at
+    boxes = [
+        Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes
+    ]
+    boxes += _boxes_from_teacher(rec_vehicles, s, dx, dy)
+    for v in _boxes_from_teacher(bg_vehicles, bg_scale):
+        ix = max(0.0, min(v.x2, dx + cw) - max(v.x1, dx))
+        iy = max(0.0, min(v.y2, dy + ch) - max(v.y1, dy))
+        if ix * iy < 0.3 * v.width * v.height:
+            boxes.append(v)
+    return boxes
+
+
 def compose_scene(
     rec: ImageRecord, rec_vehicles: list, bg_path: Path, bg_vehicles: list, rng: random.Random
 ) -> tuple[np.ndarray, list[Box]]:
@@ -259,17 +283,7 @@ def compose_scene(
     ch, cw = car.shape[:2]
     dx, dy = rng.randint(0, w - cw), rng.randint(0, h - ch)
     scene[dy : dy + ch, dx : dx + cw] = car
-    boxes = [
-        Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes
-    ]
-    boxes += _boxes_from_teacher(rec_vehicles, s, dx, dy)
-    # Background vehicles stay labelled unless the pasted photo hides most of them.
-    for v in _boxes_from_teacher(bg_vehicles, bg_scale):
-        ix = max(0.0, min(v.x2, dx + cw) - max(v.x1, dx))
-        iy = max(0.0, min(v.y2, dy + ch) - max(v.y1, dy))
-        if ix * iy < 0.3 * v.width * v.height:
-            boxes.append(v)
-    return scene, boxes
+    return scene, _pasted_labels(rec, rec_vehicles, bg_vehicles, bg_scale, s, (dx, dy, cw, ch))
 
 
 # Box style of each source against the car-plates-mixed convention that detector 0.1 learnt
@@ -351,16 +365,7 @@ def compose_small(
     mask = cv2.GaussianBlur(mask, (0, 0), border / 2 + 0.5)[..., None]
     roi = scene[dy : dy + ch, dx : dx + cw]
     roi[:] = (roi * (1 - mask) + car * mask).astype(np.uint8)
-    boxes = [
-        Box(b.label, b.x1 * s + dx, b.y1 * s + dy, b.x2 * s + dx, b.y2 * s + dy) for b in rec.boxes
-    ]
-    boxes += _boxes_from_teacher(rec_vehicles, s, dx, dy)
-    for v in _boxes_from_teacher(bg_vehicles, bg_scale):
-        ix = max(0.0, min(v.x2, dx + cw) - max(v.x1, dx))
-        iy = max(0.0, min(v.y2, dy + ch) - max(v.y1, dy))
-        if ix * iy < 0.3 * v.width * v.height:
-            boxes.append(v)
-    return scene, boxes
+    return scene, _pasted_labels(rec, rec_vehicles, bg_vehicles, bg_scale, s, (dx, dy, cw, ch))
 
 
 # --------------------------------------------------------------------------------------------
