@@ -36,34 +36,31 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _default(field: FieldInfo) -> str:
-    if field.is_required():
-        return "required"
-    if field.default_factory is not None:
-        try:
-            value = field.default_factory()  # type: ignore[call-arg]
-        except TypeError:
-            return "(computed)"
-    else:
-        value = field.default
-    return _shown(value)
+_COMPUTED = object()  # a default built at run time from other settings
 
 
 def _default_value(field: FieldInfo) -> Any:
-    """The field's default, or None when it has none that can be built here."""
+    """The field's default: ``PydanticUndefined`` when required, ``_COMPUTED`` when its
+    factory needs other settings."""
     if field.is_required():
-        return None
+        return PydanticUndefined
     if field.default_factory is not None:
         try:
             return field.default_factory()  # type: ignore[call-arg]
         except TypeError:
-            return None
-    return None if field.default is PydanticUndefined else field.default
+            return _COMPUTED
+    return field.default
+
+
+def _default(field: FieldInfo) -> str:
+    return _shown(_default_value(field))
 
 
 def _shown(value: Any) -> str:
     if value is PydanticUndefined:
         return "required"
+    if value is _COMPUTED:
+        return "(computed)"
     if isinstance(value, BaseModel):
         return "(see below)"
     if isinstance(value, Path):

@@ -66,17 +66,19 @@ class KalmanXYAH:
         covs = covs - gain @ proj @ gain.transpose(0, 2, 1)
         return means, covs
 
-    def position_distance(self, means: np.ndarray, covs: np.ndarray, zs: np.ndarray) -> np.ndarray:
-        """Squared Mahalanobis distance (N tracks, M measurements) of each measured centre from
+    def position_distance(
+        self, means: np.ndarray, covs: np.ndarray, centres: np.ndarray
+    ) -> np.ndarray:
+        """Squared Mahalanobis distance (N, M) of each measured centre, ``centres`` (M, 2), from
         each predicted one, under the prediction's uncertainty plus the measurement noise: a
         chi-square variable with 2 degrees of freedom when the model holds. Centre only: box
         size and aspect jitter far more than the model's noise on partly cut boxes."""
-        if len(means) == 0 or len(zs) == 0:
-            return np.zeros((len(means), len(zs)))
+        if len(means) == 0 or len(centres) == 0:
+            return np.zeros((len(means), len(centres)))
         h = means[:, 3]
         s = covs[:, :2, :2].copy()
         s[:, 0, 0] += np.square(self.std_pos * h)
         s[:, 1, 1] += np.square(self.std_pos * h)
-        d = zs[None, :, :2] - means[:, None, :2]  # (N, M, 2)
+        d = centres[None, :, :] - means[:, None, :2]  # (N, M, 2)
         inv = np.linalg.inv(s)  # (N, 2, 2)
         return np.einsum("nmi,nij,nmj->nm", d, inv, d)

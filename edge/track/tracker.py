@@ -193,7 +193,7 @@ class Tracker:
             d2 = self._kf.position_distance(
                 np.stack([tracks[i].mean for i in still]),
                 np.stack([tracks[i].cov for i in still]),
-                np.stack([xyxy_to_xyah(b) for b in boxes]),
+                (boxes[:, :2] + boxes[:, 2:]) / 2,
             )
             allowed[still] *= d2 <= cfg.still_gate
 

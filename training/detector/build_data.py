@@ -463,23 +463,20 @@ def build(
             boxes = rec.boxes + _boxes_from_teacher(cache.get(str(rec.image), []))
             _write(out, split, f"dash_{rec.image.stem}", rec.image, boxes, (rec.width, rec.height))
             counts[f"dashcam_{split}"] = counts.get(f"dashcam_{split}", 0) + 1
-    small_pool = train_recs + world[n_world_val:]
-    for i in range(n_small if small_pool else 0):
-        rec = rng.choice(small_pool)
-        bg = rng.choice(backgrounds)
-        scene, boxes = compose_small(
-            rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng
-        )
-        split = "val" if i % 25 == 0 else "train"
-        _write(out, split, f"small_{i:04d}", scene, boxes)
-    for i in range(n_scene):
-        rec = rng.choice(train_recs)
-        bg = rng.choice(backgrounds)
-        scene, boxes = compose_scene(
-            rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng
-        )
-        split = "val" if i % 25 == 0 else "train"
-        _write(out, split, f"scene_{i:04d}", scene, boxes)
+    # a labelled photo pasted into a background: far plates (small), plates in context (scene)
+    pasted = (
+        ("small", n_small, train_recs + world[n_world_val:], compose_small),
+        ("scene", n_scene, train_recs, compose_scene),
+    )
+    for name, n, pool, compose in pasted:
+        for i in range(n if pool else 0):
+            rec = rng.choice(pool)
+            bg = rng.choice(backgrounds)
+            scene, boxes = compose(
+                rec, cache.get(str(rec.image), []), bg, cache.get(str(bg), []), rng
+            )
+            split = "val" if i % 25 == 0 else "train"
+            _write(out, split, f"{name}_{i:04d}", scene, boxes)
     for i in range(n_paste):
         bg = backgrounds[i % len(backgrounds)]
         scene, boxes = compose_plate_paste(bg, cache.get(str(bg), []), crops, rng)
